@@ -1,0 +1,37 @@
+# The two commands: `make run` starts the product, `make test` runs every test tier.
+# Both create .venv/ and install everything on first use (about 3 minutes on a fresh machine).
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: run test install browser eval bench clean
+
+run: install
+	$(VENV)/bin/peer-assist serve
+
+test: install browser
+	$(PY) -m pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	# torch is pinned in the same pip command so pip takes the local CPU wheel, not a CUDA build.
+	$(VENV)/bin/pip install --disable-pip-version-check "torch==2.13.0" -e ".[test]"
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: install Debian's 'chromium' package to run the browser tests"; fi; }
+
+eval: install
+	$(VENV)/bin/peer-assist eval --out docs/eval --baseline evals/baseline.json
+
+bench: install
+	$(VENV)/bin/peer-assist bench --out docs/bench
+
+clean:
+	rm -rf .index eval-out bench-out

@@ -1,0 +1,1 @@
+"""Ingestion: load and validate evidence cards, split them by section, and index them in Chroma."""

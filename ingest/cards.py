@@ -1,0 +1,448 @@
+"""Evidence cards: the schema, the loader and the validator.
+
+A card is YAML front matter plus Markdown sections (see ``docs/CARD_GUIDE.md``). Validation looks
+at every card and reports every problem at once, each with the file, the field, what is wrong and
+how to fix it; nothing is written anywhere until the whole corpus is clean.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from assistant.errors import CorpusError, EmptyCorpusError
+from assistant.types import Card, Section
+
+KINDS = ("review", "study", "related-review", "related-study")
+INCLUSION = ("confirmed", "probable", "possible", "n/a")
+DESIGN_TYPES = (
+    "qualitative", "mixed methods", "quantitative", "programme evaluation", "randomised trial",
+    "systematic review", "scoping review", "narrative review", "umbrella review", "framework",
+)
+REQUIRED = ("id", "kind", "title", "authors", "year", "venue", "country", "setting", "design",
+            "review_inclusion", "themes", "sources")
+OPTIONAL = ("doi", "url", "participants")
+ID_RE = re.compile(r"^[a-z]+(?:-[a-z]+)*-\d{4}[a-z]?$")
+DOI_RE = re.compile(r"^10\.\d{4,9}/[^\s\"<>]+$")
+URL_RE = re.compile(r"^https?://[^\s\"<>]+$")
+STRATEGY_HEADING_RE = re.compile(r"^(?P<theme>[a-z-]+)/(?P<strategy>[a-z0-9-]+):\s*(?P<title>\S.*)$")
+MIN_YEAR = 1950
+MAX_HEADING_DEPTH_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one card."""
+
+    file: str
+    field: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: [{self.field}] {self.message}. Fix: {self.fix}"
+
+
+@dataclass(frozen=True)
+class Theme:
+    id: str
+    title: str
+    description: str
+    strategies: dict[str, str]  # strategy id -> title
+    strategy_descriptions: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    themes: dict[str, Theme]
+
+    @property
+    def order(self) -> list[str]:
+        """Theme order of the review's model: leadership first, support last."""
+        return list(self.themes)
+
+    def strategy_title(self, theme: str, strategy: str) -> str:
+        return self.themes[theme].strategies.get(strategy, strategy)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses anchors and aliases (no "billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.YAMLError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def safe_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+# ------------------------------------------------------------------------------------------------
+# Taxonomy
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    """Read ``themes.yaml``; raises CorpusError listing every problem in it."""
+    rel = path.name
+    problems: list[Problem] = []
+    try:
+        data = safe_yaml(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorpusError([Problem(str(path), "themes.yaml", "the theme taxonomy file is missing",
+                                   "create corpus/themes.yaml (see docs/CARD_GUIDE.md)")]) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CorpusError([Problem(rel, "themes.yaml", f"cannot be read: {exc}", "make it valid UTF-8 YAML")]) from None
+    themes: dict[str, Theme] = {}
+    raw = data.get("themes") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise CorpusError([Problem(rel, "themes", "must be a non-empty list", "list the themes under `themes:`")])
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            problems.append(Problem(rel, f"themes[{i}]", "needs an `id`", "give each theme an id"))
+            continue
+        strategies: dict[str, str] = {}
+        descriptions: dict[str, str] = {}
+        for j, strat in enumerate(item.get("strategies") or []):
+            if not isinstance(strat, dict) or not isinstance(strat.get("id"), str):
+                problems.append(Problem(rel, f"themes[{i}].strategies[{j}]", "needs an `id`", "give each strategy an id"))
+                continue
+            strategies[strat["id"]] = str(strat.get("title") or strat["id"])
+            descriptions[strat["id"]] = str(strat.get("description") or "")
+        if not strategies:
+            problems.append(Problem(rel, f"themes[{i}].strategies", "is empty", "list the theme's strategies"))
+        themes[item["id"]] = Theme(item["id"], str(item.get("title") or item["id"]),
+                                   " ".join(str(item.get("description") or "").split()), strategies, descriptions)
+    if problems:
+        raise CorpusError(problems)
+    return Taxonomy(themes)
+
+
+# ------------------------------------------------------------------------------------------------
+# Cards
+
+
+def card_files(corpus_dir: Path) -> list[Path]:
+    """Every card file under the corpus, in a stable order (symlinks leaving the corpus are ignored)."""
+    root = corpus_dir.resolve()
+    files = []
+    for path in sorted(root.rglob("*.md")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if path.name.upper() in {"README.MD"}:
+            continue
+        if not path.resolve().is_relative_to(root):
+            continue
+        files.append(path)
+    return files
+
+
+def _normalise(text: str) -> str:
+    """Join wrapped lines into paragraphs; paragraphs are separated by one blank line."""
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+
+
+def parse_sections(body: str, rel: str, taxonomy: Taxonomy, problems: list[Problem]) -> list[Section]:
+    """Split the Markdown body into Summary, strategy and Caveats sections."""
+    sections: list[Section] = []
+    current: dict[str, Any] | None = None
+    in_strategies = False
+    buf: list[str] = []
+
+    def flush() -> None:
+        nonlocal current, buf
+        if current is not None:
+            text = _normalise("\n".join(buf))
+            if current["name"] == "strategy-intro":
+                pass
+            elif not text:
+                problems.append(Problem(rel, f"section '{current['heading']}'", "is empty",
+                                        "write the section's text or remove its heading"))
+            else:
+                sections.append(Section(text=text, **current))
+        current, buf = None, []
+
+    for line in body.splitlines():
+        if line.startswith("## "):
+            flush()
+            heading = line[3:].strip()
+            name = heading.lower()
+            in_strategies = name == "strategies"
+            current = {"name": "strategy-intro" if in_strategies else name, "heading": heading}
+            continue
+        if line.startswith("### ") and in_strategies:
+            flush()
+            heading = line[4:].strip()
+            m = STRATEGY_HEADING_RE.match(heading)
+            if not m:
+                problems.append(Problem(rel, f"heading '{heading[:80]}'",
+                                        "a strategy heading must read '<theme-id>/<strategy-id>: <title>'",
+                                        "start the heading with a theme and strategy id from corpus/themes.yaml"))
+                current = {"name": "strategy-intro", "heading": heading}
+                continue
+            theme, strategy = m["theme"], m["strategy"]
+            if theme not in taxonomy.themes:
+                problems.append(Problem(rel, f"heading '{heading[:80]}'", f"unknown theme id '{theme}'",
+                                        f"use one of: {', '.join(taxonomy.themes)}"))
+            elif strategy not in taxonomy.themes[theme].strategies:
+                problems.append(Problem(rel, f"heading '{heading[:80]}'",
+                                        f"unknown strategy id '{strategy}' for theme '{theme}'",
+                                        f"use one of: {', '.join(taxonomy.themes[theme].strategies)}"))
+            current = {"name": "strategy", "heading": heading, "theme": theme, "strategy": strategy,
+                       "title": m["title"].strip()}
+            continue
+        if current is None:
+            if line.strip():
+                problems.append(Problem(rel, "body", "text before the first '## ' section heading",
+                                        "put it under '## Summary'"))
+                current = {"name": "preamble", "heading": "Preamble"}
+            else:
+                continue
+        buf.append(line)
+    flush()
+    return [s for s in sections if s.name != "preamble"]
+
+
+def _check_str(meta: dict[str, Any], key: str, rel: str, problems: list[Problem], max_len: int = 500) -> str | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append(Problem(rel, key, f"must be non-empty text, got {type(value).__name__} {str(value)[:40]!r}",
+                                f"write `{key}: <text>`"))
+        return None
+    if len(value) > max_len:
+        problems.append(Problem(rel, key, f"is {len(value)} characters long (limit {max_len})", "shorten it"))
+        return None
+    return value.strip()
+
+
+def _check_str_list(meta: dict[str, Any], key: str, rel: str, problems: list[Problem]) -> list[str] | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.append(Problem(rel, key, f"must be a non-empty list of text items, got {str(value)[:60]!r}",
+                                f"write `{key}: [\"...\", \"...\"]`"))
+        return None
+    return [v.strip() for v in value]
+
+
+def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
+               problems: list[Problem]) -> Card | None:
+    """Parse and check one card. Appends to ``problems``; returns the card only when it is clean."""
+    try:
+        rel = str(path.relative_to(corpus_dir))
+    except ValueError:
+        rel = str(path)
+    before = len(problems)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        problems.append(Problem(rel, "file", f"cannot be read ({exc.strerror})", "check the file's permissions"))
+        return None
+    if size > max_bytes:
+        problems.append(Problem(rel, "file", f"is {size:,} bytes, over the {max_bytes:,}-byte limit for a card",
+                                "shorten the card or split it; a card summarises one study"))
+        return None
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        problems.append(Problem(rel, "file", f"cannot be read ({exc.strerror})", "check the file's permissions"))
+        return None
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(rel, "file", f"is not valid UTF-8 (byte {exc.start})", "save the file as UTF-8"))
+        return None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    if "\x00" in text:
+        problems.append(Problem(rel, "file", "contains NUL bytes", "save the card as plain UTF-8 text"))
+        return None
+    if not text.startswith("---\n"):
+        problems.append(Problem(rel, "front matter", "is missing: the file must start with a '---' line",
+                                "add YAML front matter between two '---' lines at the top"))
+        return None
+    end = text.find("\n---", 4)
+    if end == -1 or text[end + 4: end + 5] not in ("\n", ""):
+        problems.append(Problem(rel, "front matter", "is not closed by a '---' line",
+                                "end the YAML front matter with a line containing only '---'"))
+        return None
+    front, body = text[4:end], text[end + 5:]
+    try:
+        meta = safe_yaml(front)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 2}" if where is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problems.append(Problem(rel, "front matter", f"is not valid YAML{line}: {reason}",
+                                "fix the YAML syntax (quote text containing ':' or '#')"))
+        return None
+    if not isinstance(meta, dict):
+        problems.append(Problem(rel, "front matter", "must be a YAML mapping of fields",
+                                "write one `field: value` per line"))
+        return None
+
+    for key in meta:
+        if key not in REQUIRED and key not in OPTIONAL:
+            problems.append(Problem(rel, str(key)[:40], "is not a known field",
+                                    f"remove it or use one of: {', '.join(REQUIRED + OPTIONAL)}"))
+    for key in REQUIRED:
+        if key not in meta or meta[key] is None:
+            problems.append(Problem(rel, key, "is missing", f"add `{key}:` to the front matter"))
+    if meta.get("doi") is None and meta.get("url") is None:
+        problems.append(Problem(rel, "doi", "neither `doi` nor `url` is given",
+                                "add the DOI (10.xxxx/...) or, for grey literature, a `url:`"))
+
+    card_id = _check_str(meta, "id", rel, problems, 60)
+    if card_id is not None:
+        if not ID_RE.match(card_id):
+            problems.append(Problem(rel, "id", f"'{card_id}' is not '<first author surname>-<year>[a|b]' in lowercase ASCII",
+                                    "use e.g. `gates-2007` or `gillard-2015b`"))
+        elif card_id != path.stem:
+            problems.append(Problem(rel, "id", f"'{card_id}' does not match the file name '{path.name}'",
+                                    f"rename the file to {card_id}.md or change the id"))
+    kind = _check_str(meta, "kind", rel, problems)
+    if kind is not None and kind not in KINDS:
+        problems.append(Problem(rel, "kind", f"unknown kind '{kind}'", f"use one of: {', '.join(KINDS)}"))
+    title = _check_str(meta, "title", rel, problems, 400)
+    venue = _check_str(meta, "venue", rel, problems, 300)
+    country = _check_str(meta, "country", rel, problems, 120)
+    setting = _check_str(meta, "setting", rel, problems)
+    design = _check_str(meta, "design", rel, problems)
+    if design is not None and design.split(";", 1)[0].strip().lower() not in DESIGN_TYPES:
+        problems.append(Problem(rel, "design", f"'{design[:60]}' does not start with a known design type",
+                                f"start it with one of: {', '.join(DESIGN_TYPES)}, then '; details'"))
+    participants = _check_str(meta, "participants", rel, problems)
+    inclusion = meta.get("review_inclusion")
+    if inclusion is not None:
+        if inclusion not in INCLUSION:
+            problems.append(Problem(rel, "review_inclusion", f"unknown value {str(inclusion)[:30]!r}",
+                                    f"use one of: {', '.join(INCLUSION)}"))
+        elif kind == "study" and inclusion == "n/a":
+            problems.append(Problem(rel, "review_inclusion", "a study card needs probable, possible or confirmed",
+                                    "say how likely the review includes this study"))
+        elif kind in ("review", "related-review", "related-study") and inclusion != "n/a":
+            problems.append(Problem(rel, "review_inclusion", f"must be n/a for a {kind} card", "write `review_inclusion: n/a`"))
+    year = meta.get("year")
+    max_year = _dt.date.today().year + 1
+    if year is not None:
+        if isinstance(year, bool) or not isinstance(year, int):
+            problems.append(Problem(rel, "year", f"must be a whole number, got {str(year)[:20]!r}", "write e.g. `year: 2010`"))
+            year = None
+        elif not MIN_YEAR <= year <= max_year:
+            problems.append(Problem(rel, "year", f"{year} is out of range ({MIN_YEAR}-{max_year})",
+                                    "use the publication year"))
+            year = None
+    doi = meta.get("doi")
+    if doi is not None:
+        if not isinstance(doi, str) or not DOI_RE.match(doi.strip()):
+            problems.append(Problem(rel, "doi", f"{str(doi)[:60]!r} is not a DOI",
+                                    "write the bare DOI, e.g. `doi: 10.1007/s10488-006-0109-4` (no https://doi.org/)"))
+            doi = None
+        else:
+            doi = doi.strip()
+    url = meta.get("url")
+    if url is not None:
+        if not isinstance(url, str) or not URL_RE.match(url.strip()):
+            problems.append(Problem(rel, "url", f"{str(url)[:60]!r} is not an http(s) URL", "write a full https:// address"))
+            url = None
+    authors = _check_str_list(meta, "authors", rel, problems)
+    sources = _check_str_list(meta, "sources", rel, problems)
+    if sources:
+        for src in sources:
+            if not URL_RE.match(src):
+                problems.append(Problem(rel, "sources", f"{src[:60]!r} is not an http(s) URL",
+                                        "list the pages where the facts were checked as https:// addresses"))
+    themes = _check_str_list(meta, "themes", rel, problems)
+    if themes:
+        for theme in themes:
+            if theme not in taxonomy.themes:
+                problems.append(Problem(rel, "themes", f"unknown theme id '{theme}'",
+                                        f"use one of: {', '.join(taxonomy.themes)}"))
+
+    if not body.strip():
+        problems.append(Problem(rel, "body", "is empty", "add '## Summary', '## Strategies' and '## Caveats' sections"))
+        return None
+    sections = parse_sections(body, rel, taxonomy, problems)
+    names = [s.name for s in sections]
+    if "summary" not in names:
+        problems.append(Problem(rel, "body", "has no '## Summary' section", "add a short '## Summary'"))
+    strategies = [s for s in sections if s.name == "strategy"]
+    if not strategies:
+        problems.append(Problem(rel, "body", "has no strategy under '## Strategies'",
+                                "add '### <theme-id>/<strategy-id>: <title>' sections under '## Strategies'"))
+    if themes:
+        for s in strategies:
+            if s.theme in taxonomy.themes and s.theme not in themes:
+                problems.append(Problem(rel, "themes", f"strategy theme '{s.theme}' is not listed in `themes`",
+                                        f"add {s.theme} to `themes`"))
+
+    if len(problems) > before:
+        return None
+    assert card_id and kind and title and venue and country and setting and design and authors and sources and themes
+    return Card(
+        id=card_id, kind=kind, title=title, authors=tuple(authors), year=int(year), venue=venue,  # type: ignore[arg-type]
+        country=country, setting=setting, design=design, review_inclusion=str(inclusion), themes=tuple(themes),
+        sources=tuple(sources), sections=tuple(sections), path=path,
+        content_hash=hashlib.sha256(raw).hexdigest(), doi=doi, url=url, participants=participants,
+    )
+
+
+@dataclass(frozen=True)
+class Corpus:
+    cards: list[Card]
+    taxonomy: Taxonomy
+
+    def by_id(self) -> dict[str, Card]:
+        return {c.id: c for c in self.cards}
+
+
+def load_corpus(corpus_dir: Path, max_card_bytes: int = 64_000) -> Corpus:
+    """Load and validate every card; raise CorpusError with all problems, or EmptyCorpusError."""
+    corpus_dir = corpus_dir.resolve()
+    if not corpus_dir.is_dir():
+        raise EmptyCorpusError(f"The corpus directory {corpus_dir} does not exist.")
+    taxonomy = load_taxonomy(corpus_dir / "themes.yaml")
+    files = card_files(corpus_dir)
+    if not files:
+        raise EmptyCorpusError(f"No evidence cards (*.md) found in {corpus_dir}.")
+    problems: list[Problem] = []
+    cards: list[Card] = []
+    for path in files:
+        card = parse_card(path, corpus_dir, taxonomy, max_card_bytes, problems)
+        if card is not None:
+            cards.append(card)
+    problems.extend(_cross_card_problems(cards, corpus_dir))
+    if problems:
+        raise CorpusError(problems)
+    return Corpus(cards, taxonomy)
+
+
+def _cross_card_problems(cards: Iterable[Card], corpus_dir: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    seen_ids: dict[str, Path] = {}
+    seen_dois: dict[str, Path] = {}
+    for card in cards:
+        rel = str(card.path.relative_to(corpus_dir))
+        if card.id in seen_ids:
+            problems.append(Problem(rel, "id", f"'{card.id}' is already used by {seen_ids[card.id].relative_to(corpus_dir)}",
+                                    "give each card a unique id (add a/b after the year)"))
+        seen_ids.setdefault(card.id, card.path)
+        if card.doi:
+            key = card.doi.lower()
+            if key in seen_dois:
+                problems.append(Problem(rel, "doi", f"{card.doi} is already used by {seen_dois[key].relative_to(corpus_dir)}",
+                                        "one card per publication: merge the two cards"))
+            seen_dois.setdefault(key, card.path)
+    return problems

@@ -1,0 +1,122 @@
+"""Section-aware splitting: cards become passages that never cross a section boundary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Iterable
+
+from assistant.types import Card, Passage
+
+# Abbreviations that end in a period but do not end a sentence.
+_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|approx|Dr|Prof|Mr|Mrs|Ms|St|No|Fig|incl|esp|etc)|\b[A-Z])\.$")
+_BOUNDARY = re.compile(r"[.!?][\"”')\]]*(?=\s+[\"“(\[]?[A-Z0-9])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences; every sentence is an exact substring of ``text``."""
+    sentences: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        para = para.strip()
+        start = 0
+        for m in _BOUNDARY.finditer(para):
+            if m.group(0)[0] == "." and _ABBREV.search(para[max(start, m.start() - 12):m.start() + 1]):
+                continue
+            sentence = para[start:m.end()].strip()
+            if sentence:
+                sentences.append(sentence)
+            start = m.end()
+        tail = para[start:].strip()
+        if tail:
+            sentences.append(tail)
+    return sentences
+
+
+def card_meta(card: Card) -> dict[str, Any]:
+    """The card metadata a passage carries, so citations need no second lookup."""
+    meta: dict[str, Any] = {
+        "title": card.title,
+        "year": card.year,
+        "authors": "; ".join(card.authors),
+        "short_cite": card.short_cite,
+        "kind": card.kind,
+        "country": card.country,
+        "design": card.design,
+        "design_type": card.design_type,
+        "review_inclusion": card.review_inclusion,
+        "doi": card.doi or "",
+        "url": card.url or "",
+    }
+    return meta
+
+
+def _pieces(text: str, chunk_size: int, chunk_overlap: int) -> list[str]:
+    if len(text) <= chunk_size:
+        return [text]
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size, chunk_overlap=chunk_overlap, keep_separator="end",
+        separators=["\n\n", "\n", ". ", "; ", ", ", " ", ""],
+    )
+    return [p.strip() for p in splitter.split_text(text) if p.strip()]
+
+
+def passage_id(card_id: str, heading: str, text: str, meta: dict[str, Any]) -> str:
+    blob = json.dumps([card_id, heading, text, meta], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def split_card(card: Card, chunk_size: int = 800, chunk_overlap: int = 100) -> list[Passage]:
+    """Split one card into passages; long sections are cut at paragraph or sentence ends."""
+    if chunk_overlap >= chunk_size:
+        raise ValueError(f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})")
+    meta = card_meta(card)
+    passages: list[Passage] = []
+    for section in card.sections:
+        for piece in _pieces(section.text, chunk_size, chunk_overlap):
+            passages.append(Passage(
+                id=passage_id(card.id, section.heading, piece, meta),
+                card_id=card.id,
+                section=section.name,
+                heading=section.heading,
+                text=piece,
+                theme=section.theme,
+                strategy=section.strategy,
+                strategy_title=section.title,
+                ordinal=len(passages),
+                meta=meta,
+            ))
+    return passages
+
+
+def split_corpus(cards: Iterable[Card], chunk_size: int = 800, chunk_overlap: int = 100) -> list[Passage]:
+    out: list[Passage] = []
+    for card in cards:
+        out.extend(split_card(card, chunk_size, chunk_overlap))
+    return out
+
+
+def to_metadata(p: Passage) -> dict[str, str | int | float | bool]:
+    """Flat, scalar metadata for the vector store (no None values)."""
+    data: dict[str, str | int | float | bool] = {
+        "passage_id": p.id, "card_id": p.card_id, "section": p.section, "heading": p.heading,
+        "text": p.text, "theme": p.theme or "", "strategy": p.strategy or "",
+        "strategy_title": p.strategy_title or "", "ordinal": p.ordinal,
+    }
+    for key, value in p.meta.items():
+        data[key] = value if value is not None else ""
+    return data
+
+
+def from_metadata(meta: dict[str, Any]) -> Passage:
+    """Rebuild a Passage from vector-store metadata."""
+    card_keys = ("title", "year", "authors", "short_cite", "kind", "country", "design", "design_type",
+                 "review_inclusion", "doi", "url")
+    return Passage(
+        id=str(meta["passage_id"]), card_id=str(meta["card_id"]), section=str(meta["section"]),
+        heading=str(meta["heading"]), text=str(meta["text"]), theme=meta.get("theme") or None,
+        strategy=meta.get("strategy") or None, strategy_title=meta.get("strategy_title") or None,
+        ordinal=int(meta.get("ordinal", 0)), meta={k: meta.get(k) for k in card_keys},
+    )

@@ -1,0 +1,189 @@
+"""The vector store adapter: Chroma (embedded or server) written through LangChain's indexing API.
+
+Chroma, LangChain and SQLAlchemy types stay inside this module; callers see Passages and floats.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+
+from assistant.errors import IndexNotBuiltError, StoreUnavailableError
+from assistant.settings import Settings, enforce_offline
+from assistant.types import Embedder, Passage
+from ingest.split import from_metadata, to_metadata
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+log = logging.getLogger(__name__)
+
+GET_PAGE = 2000
+
+
+def open_client(settings: Settings) -> ClientAPI:
+    """A Chroma client: a server when ``chroma_host`` is set, else the embedded store in index_dir."""
+    enforce_offline()
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    try:
+        if settings.chroma_host:
+            headers = {}
+            if settings.chroma_token is not None:
+                headers["Authorization"] = f"Bearer {settings.chroma_token.get_secret_value()}"
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                         headers=headers, settings=chroma_settings)
+            client.heartbeat()
+            return client
+        path = settings.index_dir / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:  # noqa: BLE001 - connection and open errors vary by transport
+        where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(settings.index_dir)
+        raise StoreUnavailableError(f"Cannot open the Chroma store at {where}: {exc}") from exc
+
+
+def as_langchain(embedder: Embedder) -> Any:
+    """Our Embedder behind LangChain's Embeddings interface (LangChain imported only here)."""
+    from langchain_core.embeddings import Embeddings
+
+    class _Adapter(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return embedder.embed_documents(texts)
+
+        def embed_query(self, text: str) -> list[float]:
+            return embedder.embed_query(text)
+
+    return _Adapter()
+
+
+class EvidenceStore:
+    """One Chroma collection of passages plus its SQL record manager."""
+
+    def __init__(self, settings: Settings, client: ClientAPI | None = None, collection_name: str | None = None) -> None:
+        self.settings = settings
+        self.client = client if client is not None else open_client(settings)
+        self.name = collection_name or settings.collection_name()
+
+    # ---- collection ------------------------------------------------------------------------
+    def exists(self) -> bool:
+        try:
+            self.client.get_collection(self.name)
+            return True
+        except Exception:  # noqa: BLE001 - NotFoundError / ValueError across versions
+            return False
+
+    def collection(self, create: bool = False) -> Collection:
+        try:
+            if create:
+                return self.client.get_or_create_collection(
+                    self.name, embedding_function=None,
+                    metadata={"hnsw:space": "cosine", **{f"peer_{k}": str(v) for k, v in
+                                                         self.settings.vector_fingerprint().items()}})
+            return self.client.get_collection(self.name, embedding_function=None)
+        except Exception as exc:  # noqa: BLE001
+            if create:
+                raise StoreUnavailableError(f"Cannot create collection {self.name}: {exc}") from exc
+            raise IndexNotBuiltError(f"The evidence index '{self.name}' does not exist yet.") from exc
+
+    def count(self) -> int:
+        return self.collection().count() if self.exists() else 0
+
+    def ids(self) -> set[str]:
+        if not self.exists():
+            return set()
+        col = self.collection()
+        out: set[str] = set()
+        offset = 0
+        while True:
+            batch = col.get(include=[], limit=GET_PAGE, offset=offset)
+            out.update(batch["ids"])
+            if len(batch["ids"]) < GET_PAGE:
+                return out
+            offset += GET_PAGE
+
+    def passages(self) -> list[Passage]:
+        """Every passage in the collection, in card order."""
+        col = self.collection()
+        out: list[Passage] = []
+        offset = 0
+        while True:
+            batch = col.get(include=["metadatas"], limit=GET_PAGE, offset=offset)
+            out.extend(from_metadata(dict(m)) for m in batch["metadatas"] or [])
+            if len(batch["ids"]) < GET_PAGE:
+                break
+            offset += GET_PAGE
+        out.sort(key=lambda p: (p.card_id, p.ordinal))
+        return out
+
+    def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[tuple[Passage, float]]:
+        """Nearest passages with their cosine similarity."""
+        col = self.collection()
+        n = min(k, max(col.count(), 1))
+        res = col.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["metadatas", "distances"])
+        metas = (res.get("metadatas") or [[]])[0]
+        dists = (res.get("distances") or [[]])[0]
+        return [(from_metadata(dict(m)), 1.0 - float(d)) for m, d in zip(metas, dists)]
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        if ids and self.exists():
+            col = self.collection()
+            for start in range(0, len(ids), GET_PAGE):
+                col.delete(ids=list(ids[start:start + GET_PAGE]))
+
+    def drop(self) -> None:
+        """Delete the collection and its record-manager namespace."""
+        if self.exists():
+            self.client.delete_collection(self.name)
+        rm = self.record_manager()
+        keys = rm.list_keys()
+        if keys:
+            rm.delete_keys(keys)
+
+    # ---- record manager ----------------------------------------------------------------------
+    def record_manager(self) -> Any:
+        from langchain_classic.indexes import SQLRecordManager
+
+        self.settings.index_dir.mkdir(parents=True, exist_ok=True)
+        rm = SQLRecordManager(f"chroma/{self.name}",
+                              db_url=f"sqlite:///{self.settings.index_dir / 'records.sqlite'}")
+        rm.create_schema()
+        return rm
+
+    # ---- writing -----------------------------------------------------------------------------
+    def sync(self, passages: Iterable[Passage], embedder: Embedder, *, batch_size: int = 128,
+             on_batch: Callable[[int], None] | None = None) -> dict[str, int]:
+        """Bring the collection in line with ``passages`` (LangChain indexing API, full cleanup).
+
+        Unchanged passages are skipped without embedding; passages no longer in the corpus are deleted.
+        Afterwards any vector the record manager does not know (left by a killed run) is removed.
+        """
+        from langchain_chroma import Chroma
+        from langchain_core.documents import Document
+        from langchain_core.indexing import index
+
+        self.collection(create=True)
+        vector_store = Chroma(client=self.client, collection_name=self.name,
+                              embedding_function=as_langchain(embedder),
+                              collection_metadata={"hnsw:space": "cosine"})
+        rm = self.record_manager()
+
+        def docs() -> Iterator[Document]:
+            for i, p in enumerate(passages, 1):
+                if on_batch is not None and i % batch_size == 0:
+                    on_batch(batch_size)
+                yield Document(page_content=p.embed_text(), metadata=to_metadata(p))
+
+        # The key encoder is our content address: sha256 over card id, heading, text and card metadata.
+        result = index(docs(), rm, vector_store, batch_size=batch_size, cleanup="full",
+                       source_id_key="card_id", key_encoder=lambda d: d.metadata["passage_id"])
+        orphans = self.ids() - set(rm.list_keys())
+        if orphans:
+            log.warning("removing %d vectors left behind by an interrupted run", len(orphans))
+            self.delete_ids(sorted(orphans))
+        return {"added": result["num_added"], "skipped": result["num_skipped"],
+                "deleted": result["num_deleted"], "orphans_removed": len(orphans)}
