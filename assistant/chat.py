@@ -46,7 +46,13 @@ def rewrite_followup(question: str, history: Sequence[str]) -> str:
     dangling = bool(_PRONOUN.search(q)) and not _DOMAIN.search(q)
     if not (elliptical or dangling):
         return q
-    core = _LEADING.sub("", q).strip().rstrip("?.! ") or q
+    core = q
+    while _LEADING.match(core):
+        stripped = _LEADING.sub("", core, count=1).strip()
+        if stripped == core:
+            break
+        core = stripped
+    core = core.rstrip("?.! ") or q
     if elliptical and len(re.findall(r"\w+", core)) <= 6 and not re.match(
             r"^(who|what|how|when|where|why|which|should|can|could|do|does|is|are)\b", core, re.IGNORECASE):
         standalone = f"What does the evidence say about {core}?"

@@ -140,11 +140,19 @@ class HybridRetriever:
             raise InvalidQuestionError(f"Unknown theme '{theme}'.",
                                        f"Use one of: {', '.join(self.taxonomy.themes)} (or no theme filter).")
 
-    def strategy_matches(self, vector: Sequence[float], top: int = 5) -> list[tuple[str, str, float]]:
+    def strategy_matches(self, vector: Sequence[float], top: int = 5, query: str = "") -> list[tuple[str, str, float]]:
+        """Taxonomy strategies nearest to the question: cosine plus a small boost for each
+        (IDF-weighted) word the question shares with the strategy's id and title."""
         import numpy as np
 
         self._ensure()
         sims = self._strategy_vectors @ np.asarray(vector, dtype="float32")
+        if query:
+            q_tokens = set(tokenize(query))
+            for i, (theme, strategy) in enumerate(self._strategy_keys):
+                title = f"{strategy.replace('-', ' ')} {self.taxonomy.themes[theme].strategies[strategy]}"
+                shared = q_tokens & set(tokenize(title))
+                sims[i] += 0.05 * sum(min(max(self.idf(t), 0.0), 3.0) for t in shared)
         order = np.argsort(-sims)[:top]
         return [(*self._strategy_keys[i], float(sims[i])) for i in order]
 
@@ -199,7 +207,7 @@ class HybridRetriever:
                   for e in ranked]
 
         best_dense = max((s for _, s in dense_hits), default=0.0)
-        matches = self.strategy_matches(vector) if mode != "bm25" else []
+        matches = self.strategy_matches(vector, query=query) if mode != "bm25" else []
         enumerate_all = is_enumerative(query) if enumerate_all is None else enumerate_all
         result = RetrievalResult([], best_dense, list(vector), matches, timings_ms=timings)
         if enumerate_all and matches:

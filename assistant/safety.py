@@ -26,52 +26,75 @@ CRISIS_MESSAGE = (
 
 _SELF = [
     r"\bkill(ing)? my ?self\b", r"\bend(ing)? (it all|my (own )?life|things)\b", r"\btake my (own )?life\b",
-    r"\b(i'?m|i am|i feel|i'?ve been|i have been|i keep|feeling|i get|i was) (so |really |very |quite )?(suicidal|thinking (about|of) (suicide|killing|ending|dying|hurting))",
+    r"\b(i'?m|i am|i feel|i'?ve been|i have been|i keep|i'?m feeling|i am feeling|i get|i was) (so |really |very |quite )?"
+    r"(suicidal|thinking (about|of) (suicide|killing|ending|dying|hurting))",
     r"\bi (want|wanna|wish|need|plan|intend|am going|'?m going) (to )?(die|be dead|disappear|not (be|exist|wake))",
     r"\bi wish i (was|were) dead\b", r"\bbetter off (dead|without me)\b", r"\b(hurt|harm|cut|burn)(ing)? my ?self\b",
     r"\bi (don'?t|do not) want to (live|be alive|be here|exist|wake up|go on)\b",
     r"\b(no|not any|isn'?t any) (reason|point) (to|in) (live|living|going on|being alive)\b",
     r"\bwhat'?s the point (of|in) (living|going on|being alive)\b",
+    r"\bcan'?t (think of|find|see) (a|any|one) (reason|point) to\b",
     r"\bi can'?t (go on|take (it|this|any ?more)|cope any ?more|keep going|do this any ?more)\b",
     r"\b(my )?(suicide|goodbye) (note|letter)\b", r"\bi (took|have taken|'?ve taken|swallowed) (an overdose|too many|all (my|the))\b",
     r"\bi won'?t be (around|here) (much longer|any ?more|tomorrow)\b", r"\bno way out\b",
     r"\bi'?m (a burden|done with (life|everything)|not safe)\b", r"\bself[- ]?harm(ing|ed)? again\b",
+    r"\bi (want|wanna|'?m going|am going|plan|need|intend) to (end it|jump|hang|overdose|disappear for ever)\b",
+    r"\b(given|giving|gave) (away )?(all )?my (things|stuff|belongings|possessions)( away)?\b",
+    r"\b(written|wrote|writing) (goodbye )?(letters|notes) to (my|everyone)\b", r"\bsaying goodbye to (everyone|my)\b",
     r"\bi('?ve| have)? (started|been) (self[- ]?harming|cutting)\b",
+    r"\b(stockpil|hoard|sav)\w* (up )?(my |all my )?(meds|medication|pills|tablets)\b",
+    r"\b(notice|care|miss me) if i (was|were|'?m) (gone|dead|not here)\b", r"\bif i (was|were)n'?t (here|around)\b",
+    r"\bhow many\b.{0,40}\b(tablets|pills|paracetamol|meds|capsules)\b.{0,40}\b(take|kill|die|wake|overdose|fatal|lethal)",
+    r"\b(lethal|fatal) (dose|amount)\b", r"\bi (don'?t|do not|won'?t) (want to )?wake up\b",
 ]
 
 _DANGER = [
     r"\b(has|have|got|holding|carrying|with) an? (gun|knife|weapon|blade|rope)\b",
+    r"\b(showed|shown|pulled|pulled out|waving|brandishing) (us |me |them )?(a|the|his|her|their) (knife|gun|blade|weapon)\b",
     r"\bthreat(en|ening|ened)s? to (kill|hurt|stab|shoot|harm|attack|jump)\b", r"\bin (immediate )?danger\b",
+    r"\b(going to|gonna|'?ll|will|wants? to) (stab|shoot|strangle|attack|kill|hurt|beat up) "
+    r"(him|her|them|someone|somebody|his|her|their|my|the|a|you|staff|us)\b",
     r"\b(being|been) (attacked|assaulted|hurt)\b", r"\bnot breathing\b", r"\b(is|was|found) unconscious\b",
-    r"\b(took|has taken|'?s taken|swallowed) (an overdose|too many|a handful of|all (his|her|their|the))",
-    r"\b(on|standing on|at) (the|a) (ledge|bridge|roof|edge)\b", r"\bcall (an )?ambulance\b",
+    r"\b(took|has taken|'?s taken|swallowed|downed) (an overdose|too many|a handful of|all (his|her|their|the)|"
+    r"(a |an )?(whole |entire |full )?(packet|bottle|box|strip|load|lot)s? of)",
+    r"\bswallowed\b.{0,30}\b(pills|tablets|paracetamol|meds|medication|bleach|capsules)\b",
+    r"\b(on|standing on|at|up on|climbed onto) (the|a) (ledge|bridge|roof|edge|cliff|railing)s?\b",
+    r"\bcall (an )?ambulance\b", r"\bligature\b", r"\bstep (out )?in front of (a|the|next|an)\b",
+    r"\bjump (off|from|in front)\b",
 ]
 
-# Something about a specific person that signals risk now (direct or indirect).
+# Risk language about someone (direct or indirect). Routed unless it is framed as a policy question.
 _RISK_TERM = (
     r"(suicid\w*|kill(ing)? (him|her|them)sel(f|ves)|end(ing)? (his|her|their) (own )?life|take (his|her|their) (own )?life|"
     r"self[- ]?harm\w*|(hurt|harm|cut|burn)(ing|s)? (him|her|them)sel(f|ves)|overdos\w*|want(s|ed)? to die|"
+    r"(going to|gonna|'?ll|will|wants? to|plans? to|planning to) end (it|things|everything)\b|"
     r"better off without (him|her|them)|giving away (his|her|their) (things|belongings|stuff|possessions)|"
-    r"saying goodbye|no way out|can'?t go on|hang(ing)? (him|her|them)sel(f|ves)|jump(ing)? off|"
-    r"(suicide|goodbye) (note|letter)|not (want|wanting) to (live|be alive|be here|go on))"
+    r"saying goodbye|said goodbye to (everyone|everybody|us all|the team)|(left|wrote|written) a (suicide |goodbye )?note|"
+    r"goodbye (message|text|post|email|video)|farewell (message|text|note)|sorry for everything|"
+    r"look after .{1,25} for me|"
+    r"(gave|given|giving) (away )?(all )?(his|her|their) (things|belongings|stuff|possessions)|no way out|"
+    r"can'?t go on|hang(ing)? (him|her|them)sel(f|ves)|(cutting|self[- ]?harming|harming) again|"
+    r"(suicide|goodbye) (note|letter)|not (want|wanting) to (live|be alive|be here|go on)|"
+    r"not (being|be) (here|around|alive) any ?more)"
 )
-_PERSON = (r"(he|she|they|someone|somebody|a (client|service user|peer worker|peer|colleague|staff member|worker|"
-           r"patient|person|member of staff|resident|young person|consumer)|one of (my|our) \w+( \w+)?|"
-           r"my (colleague|peer worker|client|son|daughter|friend|partner|brother|sister|mum|mom|dad|coworker|co-worker|"
-           r"team ?mate|staff member)|our (peer worker|client|colleague))")
-_EVENT = (r"(is|are|was|were|'s|'re|has|have|had|just|keeps?|kept|said|says|told|tells|texted|emailed|posted|"
-          r"messaged|threaten\w*|mention\w*|talk\w*|disclos\w*|tried|attempt\w*|seems|seem|sounded|sounds|"
-          r"wrote|left|went|been|appears?)")
-_OTHER = re.compile(rf"\b{_PERSON}\b.{{0,80}}\b{_EVENT}\b.{{0,80}}\b{_RISK_TERM}", re.IGNORECASE)
-_RISK_NOW = re.compile(rf"\b{_RISK_TERM}.{{0,60}}\b(right now|tonight|today|at the moment|currently|as we speak|"
+_RISK_RE = re.compile(rf"\b{_RISK_TERM}", re.IGNORECASE)
+_RISK_NOW = re.compile(rf"\b{_RISK_TERM}.{{0,60}}\b(right now|tonight|at the moment|as we speak|"
                        r"this (morning|afternoon|evening)|just now|last night|immediately)\b|"
                        rf"\b(right now|tonight|just now|at the moment|as we speak)\b.{{0,60}}{_RISK_TERM}", re.IGNORECASE)
-_IMMEDIATE = re.compile(r"\b(right now|tonight|today|just|at the moment|currently|as we speak|this (morning|afternoon|"
-                        r"evening)|last night|yesterday|earlier)\b", re.IGNORECASE)
-_HYPOTHETICAL = re.compile(
+# Signs that something is happening to a real person, not a policy scenario.
+_SPECIFIC = re.compile(
+    r"\b(right now|tonight|at the moment|as we speak|this (morning|afternoon|evening)|last night|"
+    r"told me|tells me|texted|emailed me|messaged me|rang|phoned|called me|called us|posted|keeps|kept|"
+    r"keep (saying|talking|texting|telling|mentioning|threatening)|"
+    r"has been|have been|is being|saying|just (told|said|texted|rang|called|tried|took|swallowed|posted|disclosed|cut|"
+    r"attempted|sent|left|wrote)|isn'?t answering|not answering|missing|hasn'?t (turned up|come in|replied))\b",
+    re.IGNORECASE)
+_POLICY = re.compile(
     r"\b(if|when|whenever|in case|what if|should|policy|policies|procedure|protocol|guideline|guidance|framework|"
     r"training|train|prevention|postvention|evidence|research|stud(y|ies)|literature|review|best practice|"
-    r"approach|in general|generally|typically|how (do|should|can|could) (we|our|services|organisations|managers))\b",
+    r"approach|in general|generally|typically|in the past|history of|previous(ly)?|lived experience|ever|"
+    r"how (do|should|can|could) (we|our|services|organisations|organizations|managers|teams)|"
+    r"can (a|an|peer|our)|is it (ok|okay|appropriate|wise|safe))\b",
     re.IGNORECASE)
 
 _SELF_RE = re.compile("|".join(_SELF), re.IGNORECASE)
@@ -120,14 +143,13 @@ def check_crisis(question: str) -> SafetyVerdict:
     m = _RISK_NOW.search(text)
     if m:
         return SafetyVerdict(True, f"risk now: {m.group(0)}")
-    m = _OTHER.search(text)
+    m = _RISK_RE.search(text)
     if m:
         # "What should our policy be if a peer worker discloses suicidal thoughts?" is a policy question,
-        # unless something says it is happening now.
-        if _HYPOTHETICAL.search(text) and not _IMMEDIATE.search(text) and not re.search(
-                r"\b(told me|keeps?|kept|has been|have been|is being|just)\b", text):
+        # unless something says it is happening to someone now.
+        if _POLICY.search(text) and not _SPECIFIC.search(text):
             return SafetyVerdict(False, "policy context")
-        return SafetyVerdict(True, f"other: {m.group(0)[:80]}")
+        return SafetyVerdict(True, f"risk: {m.group(0)[:80]}")
     return SafetyVerdict(False)
 
 

@@ -1,0 +1,101 @@
+"""Feedback on answers: one JSON object per line in ``settings.feedback_file``.
+
+Writers in several threads or processes never corrupt the file: every entry is written while
+holding a lock on a sidecar ``<file>.lock`` (filelock), as one ``write()`` of one complete line to a
+descriptor opened with ``O_APPEND``. Readers need no lock: a line is either fully there or absent.
+
+Each entry holds ``time, question, answer, status, citations, rating, comment, settings_hash``
+(the UI fills them; :func:`make_entry` builds one from an answer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from filelock import FileLock, Timeout
+
+from assistant.errors import AssistantError
+
+Rating = Literal["up", "down"]
+RATINGS = ("up", "down")
+#: Longest comment kept; longer ones are cut (a feedback log is not a document store).
+MAX_COMMENT_CHARS = 2000
+FIELDS = ("time", "question", "answer", "status", "citations", "rating", "comment", "settings_hash")
+
+
+class FeedbackError(AssistantError):
+    help_message = "Check that the feedback file's folder exists and is writable (PEER_ASSIST_FEEDBACK_PATH)."
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def make_entry(*, question: str, answer: str, status: str, citations: list[dict[str, Any]], rating: str,
+               comment: str = "", settings_hash: str = "") -> dict[str, Any]:
+    """A feedback entry with the current UTC time; bad ratings fail here, naming the value."""
+    if rating not in RATINGS:
+        raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
+    return {
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "question": question,
+        "answer": answer,
+        "status": status,
+        "citations": citations,
+        "rating": rating,
+        "comment": (comment or "").strip()[:MAX_COMMENT_CHARS],
+        "settings_hash": settings_hash,
+    }
+
+
+def record_feedback(path: Path | str, entry: dict[str, Any], *, timeout: float = 10.0) -> None:
+    """Append ``entry`` as one JSON line; safe with concurrent writers (threads and processes)."""
+    if not isinstance(entry, dict):
+        raise TypeError(f"a feedback entry must be a dict, not {type(entry).__name__}")
+    path = Path(path)
+    # ensure_ascii keeps the line free of raw line separators (U+2028 etc.) that could split it.
+    line = (json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(lock_path(path)), timeout=timeout):
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(fd, line)
+                while written < len(line):  # a regular file takes it in one go; be exact anyway
+                    written += os.write(fd, line[written:])
+            finally:
+                os.close(fd)
+    except Timeout as exc:
+        raise FeedbackError(f"The feedback file {path} is locked by another writer.") from exc
+    except OSError as exc:
+        raise FeedbackError(f"Cannot write feedback to {path}: {exc.strerror or exc}") from exc
+
+
+def read_feedback(path: Path | str) -> list[dict[str, Any]]:
+    """Every entry in the file, oldest first ([] when there is none yet).
+
+    Raises FeedbackError naming the line when a line is not a JSON object.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FeedbackError(f"Cannot read the feedback file {path}: {exc}") from exc
+    entries: list[dict[str, Any]] = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise FeedbackError(f"{path}:{lineno}: not valid JSON ({exc})") from exc
+        if not isinstance(item, dict):
+            raise FeedbackError(f"{path}:{lineno}: expected a JSON object")
+        entries.append(item)
+    return entries
