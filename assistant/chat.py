@@ -24,9 +24,10 @@ log = logging.getLogger(__name__)
 _LEADING = re.compile(r"^(and|but|so|also|ok(ay)?|then|now|right|thanks?( you)?|great|what about|how about|"
                       r"what of|and what about|and how about|same for|what else about|tell me more about|"
                       r"more on|more about)\b[\s,:-]*", re.IGNORECASE)
-_DOMAIN = re.compile(r"\b(peer|peers|lived experience|worker|workers|staff|workforce|team|teams|organi[sz]ation\w*|"
-                     r"service|services|manager\w*|supervis\w*|recruit\w*|train\w*|induct\w*|leader\w*|role|roles|"
-                     r"polic\w*|career|job|hire|hiring|employ\w*)\b", re.IGNORECASE)
+# An explicit subject: with one of these a pronoun probably does not point back to an earlier turn.
+_SUBJECT = re.compile(r"\b(peers?|peer workers?|lived experience|workers?|staff|workforce|teams?|organi[sz]ations?|"
+                      r"services?|managers?|supervisors?|leaders?|psws?|specialists?|clinicians?|colleagues?)\b",
+                      re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(it|they|them|their|that|this|those|these|he|she|him|her)\b", re.IGNORECASE)
 
 
@@ -43,7 +44,7 @@ def rewrite_followup(question: str, history: Sequence[str]) -> str:
         return q
     words = re.findall(r"\w+", q)
     elliptical = bool(_LEADING.match(q)) or len(words) <= 4
-    dangling = bool(_PRONOUN.search(q)) and not _DOMAIN.search(q)
+    dangling = bool(_PRONOUN.search(q)) and not _SUBJECT.search(q)
     if not (elliptical or dangling):
         return q
     core = q
@@ -59,6 +60,50 @@ def rewrite_followup(question: str, history: Sequence[str]) -> str:
     else:
         standalone = core[0].upper() + core[1:] + ("?" if not core.endswith("?") else "")
     return f"{standalone} (follow-up to: {previous})"
+
+
+_EVIDENCE_WORDS = frozenset(
+    "evid research studi studie trial review literatur base strong strength overal qualit quantit random control rct "
+    "outcom effect data find found say show paper sourc method design cost saving econom summar summary gap gaps "
+    "limit weak good robust quality".split())
+
+
+# Words that tie a question to this evidence base (peer work and how services implement it).
+_ANCHOR = re.compile(
+    r"\b(peers?|lived[- ]?experience|lived[- ]?expertise|consumer[- ]?(workers?|providers?|staff|roles?|run|led|operated)|"
+    r"psws?|cps|"
+    r"experts? by experience|recovery[- ]?(workers?|coach\w*|orient\w*|college)|service[- ]user (workers?|staff)|"
+    r"mutual (aid|support)|supervis\w*|mentor\w*|induct\w*|orientation|onboard\w*|recruit\w*|champion\w*|"
+    r"job descriptions?|role (clarity|definition|creep|drift|boundar\w*)|disclos\w*|confidentiality|"
+    r"career (pathways?|progression|ladder)|reasonable adjustments?|accommodations?|certif\w*|internships?|"
+    r"fidelity|co-?option|tokenis\w*|tokeniz\w*|workforce|integrat\w*|stigma|buy-?in|"
+    r"zeng|mcnamara|scoping review)\b",
+    re.IGNORECASE)
+NO_ANCHOR_THRESHOLD = 0.55  # without any anchor word, only a very close match counts as in scope
+FOLLOWUP_MARGIN = 0.15
+
+
+def in_scope(question: str, standalone: str, result: Any, threshold: float, has_history: bool = False) -> bool:
+    """Is the question about what the evidence base covers?
+
+    In scope when it names a study's authors; when it only asks about the evidence itself ("Is there
+    any trial evidence?"); or when the best passage is similar enough: ``threshold`` if the question
+    uses a word tied to peer work, a margin lower for a follow-up in a conversation, and the much
+    higher NO_ANCHOR_THRESHOLD when nothing ties it to peer work ("How do I become a psychiatrist?").
+    """
+    from assistant.retrieve import tokenize
+
+    if result.mentioned_cards:
+        return True
+    tokens = set(tokenize(question))
+    if tokens and tokens <= _EVIDENCE_WORDS:
+        return True
+    anchored = bool(_ANCHOR.search(standalone))
+    followup = standalone != question or (has_history and anchored)
+    needed = threshold if anchored else max(threshold, NO_ANCHOR_THRESHOLD)
+    if followup:
+        needed = threshold - FOLLOWUP_MARGIN
+    return result.best_dense >= needed
 
 
 def retrieval_query(standalone: str) -> str:
@@ -154,7 +199,8 @@ class Assistant:
         retrieved = [{"chunk_id": sp.passage.id, "card_id": sp.passage.card_id, "score": round(sp.score, 6)}
                      for sp in result.passages]
 
-        if reason is None and result.best_dense < self.settings.abstain_threshold:
+        if reason is None and not in_scope(q, standalone, result, self.settings.abstain_threshold,
+                                           has_history=bool(history)):
             reason = "the question is not about implementing or supporting peer work in mental health services"
         if reason is not None:
             topics = [retriever.taxonomy.strategy_title(t, s) for t, s, _ in result.strategy_matches[:3]]

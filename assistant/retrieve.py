@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,22 +36,47 @@ _ENUM_RE = re.compile(
     re.IGNORECASE)
 
 
-_STEMMER: Any = None
 _BRITISH = re.compile(r"^(organ|recogn|priorit|special|util|normal|stigmat|formal|professional|categor|emphas|"
                       r"summar|optim|minim|maxim|real|standard|author|central|final|person|institution|legit|"
                       r"mobil|familiar|human|apolog|character|capital|critic|visual|conceptual|operational)is")
 
 
+@lru_cache(maxsize=100_000)
+def _stem(word: str) -> str:
+    import snowballstemmer
+
+    return str(snowballstemmer.stemmer("english").stemWord(_BRITISH.sub(r"\1iz", word)))
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case, stemmed word tokens without stop words (British -ise spellings folded to -ize)."""
-    global _STEMMER
-    if _STEMMER is None:
-        import snowballstemmer
+    return [_stem(t) for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in STOPWORDS and len(t) > 1]
 
-        _STEMMER = snowballstemmer.stemmer("english")
-    words = [_BRITISH.sub(r"\1iz", t) for t in re.findall(r"[a-z0-9]+", text.lower())
-             if t not in STOPWORDS and len(t) > 1]
-    return _STEMMER.stemWords(words)
+
+# Managers' words → the words the cards use (added to the BM25 query only; dense retrieval copes with
+# paraphrase on its own).
+SYNONYMS: dict[str, str] = {
+    "onboarding": "induction orientation", "onboard": "induction orientation", "line management": "supervision",
+    "line manager": "supervisor supervision", "burnout": "wellbeing stress support", "burn out": "wellbeing stress",
+    "psychiatrist": "clinical staff", "psychiatrists": "clinical staff", "clinicians": "clinical staff",
+    "doctors": "clinical staff", "nurses": "clinical staff", "buy-in": "commitment support",
+    "buy in": "commitment support", "pay grade": "pay conditions", "pay grades": "pay conditions",
+    "salary": "pay conditions", "wages": "pay conditions", "hiring": "recruitment", "hire": "recruitment",
+    "job ad": "recruitment job description", "advert": "recruitment", "psw": "peer support worker",
+    "psws": "peer support workers", "cps": "certified peer specialist", "lived experience staff": "peer workers",
+    "fixed-term": "job security", "contracts": "job security", "buddy": "mentoring", "retention": "keep support",
+    "turnover": "retention job security", "pilot money": "funding sustain", "sign-off": "leadership commitment",
+    "execs": "executives senior leaders", "exec": "executive senior leader", "c-suite": "executives senior leaders",
+    "board": "leadership", "ceo": "executive leadership", "hr": "human resources policies",
+}
+_SYNONYM_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(k) for k in SYNONYMS), key=len, reverse=True)) + r")\b",
+                         re.IGNORECASE)
+
+
+def expand_query(query: str) -> str:
+    """Append the card vocabulary for manager words found in the query."""
+    extra = [SYNONYMS[m.group(1).lower()] for m in _SYNONYM_RE.finditer(query)]
+    return f"{query} {' '.join(extra)}" if extra else query
 
 
 def is_enumerative(question: str) -> bool:
@@ -65,6 +91,7 @@ class RetrievalResult:
     query_vector: list[float]
     strategy_matches: list[tuple[str, str, float]] = field(default_factory=list)  # (theme, strategy, cosine)
     enumerated_cards: list[str] = field(default_factory=list)
+    mentioned_cards: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -82,6 +109,7 @@ class HybridRetriever:
         self._strategy_keys: list[tuple[str, str]] = []
         self._strategy_vectors: Any = None
         self._by_strategy: dict[tuple[str, str], list[Passage]] = {}
+        self._surnames: dict[str, set[str]] = {}
 
     # ---- lazy state ----------------------------------------------------------------------------
     @property
@@ -116,6 +144,13 @@ class HybridRetriever:
                         if p.theme and p.strategy:
                             by_strategy.setdefault((p.theme, p.strategy), []).append(p)
                     self._by_strategy = by_strategy
+                    surnames: dict[str, set[str]] = {}
+                    for p in passages:
+                        for author in str(p.meta.get("authors") or "").split(";"):
+                            name = author.split(",")[0].strip()
+                            if len(name) > 2:
+                                surnames.setdefault(name.lower(), set()).add(p.card_id)
+                    self._surnames = surnames
                     self._strategy_keys = [(t.id, s) for t in self.taxonomy.themes.values() for s in t.strategies]
                     texts = [f"{self.taxonomy.themes[t].strategies[s]}. {self.taxonomy.themes[t].strategy_descriptions[s]}"
                              for t, s in self._strategy_keys]
@@ -156,6 +191,24 @@ class HybridRetriever:
         order = np.argsort(-sims)[:top]
         return [(*self._strategy_keys[i], float(sims[i])) for i in order]
 
+    def mentioned_cards(self, question: str) -> list[str]:
+        """Cards whose author the question names ("What did Kemp and Henderson find?", "the Byrne 2019
+        study"). A bare capitalised surname counts; a lower-case word ("grant") does not."""
+        self._ensure()
+        found: dict[str, int] = {}
+        for m in re.finditer(r"\b([A-Z][a-zA-Z'\-]+)(?:\s+(?:et al\.?|and colleagues))?(?:\s*\(?((?:19|20)\d\d)\)?)?", question):
+            name, year = m.group(1).lower(), m.group(2)
+            if name not in self._surnames or (m.start() == 0 and not year and name in STOPWORDS):
+                continue
+            for card in self._surnames[name]:
+                if year and not card.endswith(year) and f"-{year}" not in card:
+                    continue
+                found[card] = found.get(card, 0) + 1
+        if not found:
+            return []
+        best = max(found.values())
+        return sorted(c for c, n in found.items() if n == best)
+
     def retrieve(self, query: str, *, k: int | None = None, theme: str | None = None, mode: Mode = "hybrid",
                  enumerate_all: bool | None = None, vector: Sequence[float] | None = None) -> RetrievalResult:
         """Top passages for ``query``; at most ``max_per_card`` per card unless enumerating."""
@@ -182,7 +235,7 @@ class HybridRetriever:
         t = time.perf_counter()
         bm25_hits: list[tuple[Passage, float]] = []
         if mode in ("hybrid", "bm25"):
-            scores = self._bm25.get_scores(tokenize(query))
+            scores = self._bm25.get_scores(tokenize(expand_query(query)))
             order = np.argsort(-scores)
             for i in order:
                 if scores[i] <= 0 or len(bm25_hits) >= n_cand:
@@ -196,24 +249,36 @@ class HybridRetriever:
         fused: dict[str, dict[str, Any]] = {}
         for rank, (p, sim) in enumerate(dense_hits, 1):
             entry = fused.setdefault(p.id, {"p": p, "score": 0.0})
-            entry["score"] += 1.0 / (self.settings.rrf_k + rank)
+            entry["score"] += self.settings.dense_weight / (self.settings.rrf_k + rank)
             entry["dense"], entry["dense_rank"] = sim, rank
         for rank, (p, _) in enumerate(bm25_hits, 1):
             entry = fused.setdefault(p.id, {"p": p, "score": 0.0})
-            entry["score"] += 1.0 / (self.settings.rrf_k + rank)
+            entry["score"] += self.settings.bm25_weight / (self.settings.rrf_k + rank)
             entry["bm25_rank"] = rank
         ranked = sorted(fused.values(), key=lambda e: (-e["score"], e["p"].card_id, e["p"].ordinal))
         scored = [ScoredPassage(e["p"], e["score"], e.get("dense"), e.get("bm25_rank"), e.get("dense_rank"))
                   for e in ranked]
 
+        mentioned = self.mentioned_cards(query)
+        if mentioned:
+            # Put the named studies first: their passages in fused order, then the rest.
+            top = scored[0].score if scored else 1.0
+            named = [p for p in passages if p.card_id in mentioned and (not theme or p.theme == theme)]
+            fused_rank = {sp.passage.id: sp for sp in scored}
+            boosted = sorted(named, key=lambda p: (-(fused_rank[p.id].score if p.id in fused_rank else 0.0), p.ordinal))
+            head = [ScoredPassage(p, top + 1.0 - i * 1e-3, fused_rank[p.id].dense if p.id in fused_rank else None)
+                    for i, p in enumerate(boosted)]
+            scored = head + [sp for sp in scored if sp.passage.card_id not in mentioned]
+
         best_dense = max((s for _, s in dense_hits), default=0.0)
         matches = self.strategy_matches(vector, query=query) if mode != "bm25" else []
         enumerate_all = is_enumerative(query) if enumerate_all is None else enumerate_all
-        result = RetrievalResult([], best_dense, list(vector), matches, timings_ms=timings)
+        result = RetrievalResult([], best_dense, list(vector), matches, timings_ms=timings, mentioned_cards=mentioned)
         if enumerate_all and matches:
             result.passages, result.enumerated_cards = self._enumerate(scored, matches, theme)
         if not result.passages:
-            result.passages = diversify(scored, k, self.settings.max_per_card)
+            per_card = max(self.settings.max_per_card, 4) if mentioned else self.settings.max_per_card
+            result.passages = diversify(scored, k, per_card)
         return result
 
     def _enumerate(self, scored: list[ScoredPassage], matches: list[tuple[str, str, float]],

@@ -101,9 +101,18 @@ _SELF_RE = re.compile("|".join(_SELF), re.IGNORECASE)
 _DANGER_RE = re.compile("|".join(_DANGER), re.IGNORECASE)
 
 _OUT_OF_SCOPE = [
+    ("a request to change how the assistant works",
+     r"\b(ignore|disregard|forget) (all |any |your |the |previous |prior |above )+(instructions|rules|prompts?|cards)\b|"
+     r"\bsystem prompt\b|\bjailbreak\b|\bpretend (that |the |you )|\byou are now\b|\bact as (a|an|if)\b|"
+     r"\bdeveloper mode\b|\bmake up (a|an|some) (study|studies|citation|quote)"),
+    ("diagnosis or clinical criteria",
+     r"\b(dsm|icd-?1[01]|diagnostic criteria|criteria for (diagnos\w+|\w+ (personality )?disorder)|symptoms of|"
+     r"does (my|our|this|their|his|her) (employee|colleague|worker|staff member|client|son|daughter|partner|friend|manager) "
+     r"have|is (he|she|my \w+) (bipolar|depressed|psychotic|schizophrenic)|nice guidelines? (on|for)|"
+     r"clinical guidelines? (on|for))\b"),
     ("clinical treatment or medication advice",
      r"\b(dose|dosage|dosing|mg|milligrams?|prescrib\w*|prescription|antidepressants?|antipsychotics?|ssris?|"
-     r"lithium|sertraline|fluoxetine|olanzapine|clozapine|benzodiazepines?|side[- ]effects?|"
+     r"lithium|sertraline|fluoxetine|olanzapine|clozapine|benzodiazepines?|side[- ]effects?|ect|electroconvulsive|"
      r"(which|what) (medication|medicine|drug|pill)s?|cure for|how (do|can|should) (i|we|you) treat|"
      r"treatment (for|of) (my |his |her |their )?(depression|anxiety|schizophrenia|psychosis|bipolar|ptsd|ocd|"
      r"eating disorder|insomnia)|(diagnose|diagnosing) (me|my|him|her|them|someone))\b"),

@@ -67,9 +67,11 @@ class Settings(BaseSettings):
     # --- retrieval and answers ----------------------------------------------------------------
     top_k: int = Field(8, ge=1, le=50, description="Passages an answer draws on.")
     candidates: int = Field(40, ge=5, le=500, description="Candidates each retriever contributes before fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(10, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the dense ranking in the fusion.")
+    bm25_weight: float = Field(1.5, ge=0.0, le=10.0, description="Weight of the BM25 ranking in the fusion.")
     max_per_card: int = Field(2, ge=1, le=10, description="Diversity: most passages one card may supply.")
-    abstain_threshold: float = Field(0.33, ge=-1.0, le=1.0,
+    abstain_threshold: float = Field(0.36, ge=-1.0, le=1.0,
                                      description="Best dense cosine similarity below which a question is out of scope.")
     max_question_chars: int = Field(2000, ge=50, le=100_000, description="Longer questions are refused.")
 
@@ -117,7 +119,8 @@ class Settings(BaseSettings):
 
     def settings_hash(self) -> str:
         """A short hash of every setting that can change an answer (stamped on feedback and eval runs)."""
-        keys = ("embedding_model", "chunk_size", "chunk_overlap", "top_k", "candidates", "rrf_k",
+        keys = ("embedding_model", "chunk_size", "chunk_overlap", "top_k", "candidates", "rrf_k", "dense_weight",
+                "bm25_weight",
                 "max_per_card", "abstain_threshold", "composer", "llm_model")
         blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

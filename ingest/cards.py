@@ -71,21 +71,30 @@ class Taxonomy:
         return self.themes[theme].strategies.get(strategy, strategy)
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses anchors and aliases (no "billion laughs")."""
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
-        event = self.peek_event()
-        if getattr(event, "anchor", None):
-            raise yaml.YAMLError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Safe YAML (the C parser when available) that also refuses duplicate keys."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.YAMLError(f"duplicate key '{key}' (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def safe_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    """Parse YAML safely: no anchors or aliases (no "billion laughs"), no duplicate keys, no objects."""
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.YAMLError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
+        if getattr(event, "anchor", None):
+            raise yaml.YAMLError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader subclass
 
 
 # ------------------------------------------------------------------------------------------------
@@ -273,12 +282,12 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
         problems.append(Problem(rel, "front matter", "is missing: the file must start with a '---' line",
                                 "add YAML front matter between two '---' lines at the top"))
         return None
-    end = text.find("\n---", 4)
+    end = text.find("\n---", 3)
     if end == -1 or text[end + 4: end + 5] not in ("\n", ""):
         problems.append(Problem(rel, "front matter", "is not closed by a '---' line",
                                 "end the YAML front matter with a line containing only '---'"))
         return None
-    front, body = text[4:end], text[end + 5:]
+    front, body = text[4:end] if end >= 4 else "", text[end + 5:]
     try:
         meta = safe_yaml(front)
     except yaml.YAMLError as exc:
@@ -375,6 +384,12 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
         problems.append(Problem(rel, "body", "is empty", "add '## Summary', '## Strategies' and '## Caveats' sections"))
         return None
     sections = parse_sections(body, rel, taxonomy, problems)
+    seen_headings: set[str] = set()
+    for section in sections:
+        if section.heading.lower() in seen_headings:
+            problems.append(Problem(rel, f"section '{section.heading[:80]}'", "appears twice in the card",
+                                    "merge the two sections or give them different headings"))
+        seen_headings.add(section.heading.lower())
     names = [s.name for s in sections]
     if "summary" not in names:
         problems.append(Problem(rel, "body", "has no '## Summary' section", "add a short '## Summary'"))

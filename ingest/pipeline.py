@@ -181,6 +181,10 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
         report.collection = collection
         clean = (same_vectors and previous is not None and previous.get("state") == "complete"
                  and report.added == 0 and report.deleted == 0 and not full)
+        if clean and _recorded_count(settings, collection) == len(passages):
+            # Nothing changed since the last complete run: no model, no writes, no store round trip.
+            report.seconds = time.perf_counter() - t0
+            return report
         store = EvidenceStore(settings, collection_name=collection)
         if clean and store.count() == len(passages):
             # Nothing changed since the last complete run: no model, no writes.
@@ -194,7 +198,16 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
             store.drop()
             report = _rebuilt_report(report, previous if same_vectors else None, corpus.cards, passages)
 
-        write_manifest(index_dir, {**(previous or {}), "state": "writing", "collection": collection})
+        # Mark the index dirty before writing. Keep the card list only when it describes this collection,
+        # and remember an older collection so a later run can drop it even if this one is killed.
+        old_collection = (previous or {}).get("collection")
+        leftover = (previous or {}).get("previous_collection")
+        write_manifest(index_dir, {
+            **({k: v for k, v in (previous or {}).items() if k != "cards"}),
+            "cards": (previous or {}).get("cards", {}) if same_vectors else {},
+            "state": "writing", "collection": collection,
+            "previous_collection": leftover or (old_collection if old_collection != collection else None),
+        })
         if embedder is None:
             from assistant.embedding import get_embedder
 
@@ -214,10 +227,33 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
         report.orphans_removed = stats["orphans_removed"]
         report.model_loaded = bool(getattr(embedder, "loaded", stats["added"] > 0))
         write_manifest(index_dir, _manifest_for(settings, collection, corpus.cards, passages, "complete"))
-        if previous and previous.get("collection") not in (None, collection):
-            _drop_old(settings, previous["collection"])
+        for old in {(previous or {}).get("collection"), (previous or {}).get("previous_collection")} - {None, collection}:
+            _drop_old(settings, str(old))
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def _recorded_count(settings: Settings, collection: str) -> int | None:
+    """Passages the record manager holds for ``collection`` (plain sqlite3: no LangChain or Chroma import).
+
+    Only used in embedded mode, where a complete manifest plus a matching record count means the
+    last run finished (every run reconciles the collection with the record manager before it
+    writes a complete manifest). In server mode the store itself is asked.
+    """
+    if settings.chroma_host:
+        return None
+    import sqlite3
+
+    path = settings.index_dir / "records.sqlite"
+    if not path.exists() or not (settings.index_dir / "chroma").is_dir():
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT count(*) FROM upsertion_record WHERE namespace = ?",
+                               (f"chroma/{collection}",)).fetchone()
+    except sqlite3.Error:
+        return None
+    return int(row[0]) if row else None
 
 
 def _rebuilt_report(report: IngestReport, previous: dict[str, Any] | None, cards: list[Card],

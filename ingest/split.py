@@ -52,15 +52,44 @@ def card_meta(card: Card) -> dict[str, Any]:
 
 
 def _pieces(text: str, chunk_size: int, chunk_overlap: int) -> list[str]:
+    """Cut a long section into pieces of whole sentences (never inside "et al." or "e.g."),
+    consecutive pieces sharing up to ``chunk_overlap`` characters of whole sentences. Only a
+    single sentence longer than ``chunk_size`` is cut by characters."""
     if len(text) <= chunk_size:
         return [text]
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    # Sentence spans in the original text, so every piece is an exact substring of the section.
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for sentence in split_sentences(text):
+        start = text.find(sentence, pos)
+        end = start + len(sentence)
+        pos = end
+        if len(sentence) <= chunk_size:
+            spans.append((start, end))
+            continue
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    splitter = RecursiveCharacterTextSplitter(
-        chunk_size=chunk_size, chunk_overlap=chunk_overlap, keep_separator="end",
-        separators=["\n\n", "\n", ". ", "; ", ", ", " ", ""],
-    )
-    return [p.strip() for p in splitter.split_text(text) if p.strip()]
+        splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                                                  separators=["; ", ", ", " ", ""], keep_separator="end",
+                                                  add_start_index=True)
+        for doc in splitter.create_documents([sentence]):
+            piece_start = start + int(doc.metadata["start_index"])
+            spans.append((piece_start, piece_start + len(doc.page_content)))
+    pieces: list[str] = []
+    current: list[tuple[int, int]] = []
+    for span in spans:
+        if current and span[1] - current[0][0] > chunk_size:
+            pieces.append(text[current[0][0]:current[-1][1]])
+            overlap: list[tuple[int, int]] = []
+            for prev in reversed(current):
+                if current[-1][1] - prev[0] > chunk_overlap or span[1] - prev[0] > chunk_size:
+                    break
+                overlap.insert(0, prev)
+            current = overlap
+        current.append(span)
+    if current:
+        pieces.append(text[current[0][0]:current[-1][1]])
+    return [p.strip() for p in pieces if p.strip()]
 
 
 def passage_id(card_id: str, heading: str, text: str, meta: dict[str, Any]) -> str:
@@ -74,8 +103,12 @@ def split_card(card: Card, chunk_size: int = 800, chunk_overlap: int = 100) -> l
         raise ValueError(f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})")
     meta = card_meta(card)
     passages: list[Passage] = []
+    seen: set[tuple[str, str]] = set()
     for section in card.sections:
         for piece in _pieces(section.text, chunk_size, chunk_overlap):
+            if (section.heading, piece) in seen:
+                continue
+            seen.add((section.heading, piece))
             passages.append(Passage(
                 id=passage_id(card.id, section.heading, piece, meta),
                 card_id=card.id,

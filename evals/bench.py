@@ -1,0 +1,295 @@
+"""`peer-assist bench`: performance figures, each beside the floor it is compared to.
+
+- ingest throughput (full reindex, model already loaded) vs the raw encoder on the same passages;
+- an unchanged reindex in a fresh process (no model load expected);
+- warm answer latency p50/p95 over the gold test questions vs the retrieval floor
+  (query embedding + vector query alone, same questions);
+- cold start: a fresh ``peer-assist ask`` process to its printed answer;
+- peak memory of ``peer-assist serve`` after answering requests;
+- a scale run on a generated corpus (default 50,000 passages): indexing time per 1,000 passages
+  as the store grows, and query p95 at each size. It uses the hash embedder so that it measures the
+  store, record manager and retrieval; encoder cost per passage is the figure above.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from assistant.settings import PROJECT_ROOT, Settings
+
+QUESTION = "Who should supervise peer workers?"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 2)
+
+
+def _cli() -> list[str]:
+    exe = Path(sys.executable).with_name("peer-assist")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "assistant.cli"]
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"PEER_ASSIST_INDEX_DIR": str(settings.index_dir), "PEER_ASSIST_CORPUS_DIR": str(settings.corpus_dir)})
+    env.update(extra)
+    return env
+
+
+def bench_ingest(settings: Settings) -> dict[str, Any]:
+    """Full ingest with a loaded model vs raw encoding of the same passage texts."""
+    from assistant.embedding import get_embedder
+    from ingest.cards import load_corpus
+    from ingest.pipeline import run_ingest
+    from ingest.split import split_corpus
+
+    corpus = load_corpus(settings.corpus_dir, settings.max_card_bytes)
+    passages = split_corpus(corpus.cards, settings.chunk_size, settings.chunk_overlap)
+    texts = [p.embed_text() for p in passages]
+    embedder = get_embedder(settings)
+    embedder.embed_documents(texts[:8])  # load the model outside the timings
+    encode_s, ingest_s = [], []
+    for _ in range(2):
+        t = time.perf_counter()
+        embedder.embed_documents(texts)
+        encode_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        report = run_ingest(settings, full=True, embedder=embedder, corpus=corpus)
+        ingest_s.append(time.perf_counter() - t)
+        assert report.added == len(passages), report
+    encode = len(passages) / min(encode_s)
+    ingest = len(passages) / min(ingest_s)
+    return {"passages": len(passages), "encode_passages_per_s": round(encode, 2),
+            "ingest_passages_per_s": round(ingest, 2), "ingest_vs_encode_ratio": round(ingest / encode, 3)}
+
+
+def bench_noop(settings: Settings, runs: int = 3) -> dict[str, Any]:
+    times, loaded = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = subprocess.run([*_cli(), "ingest", "--json"], env=_env(settings), capture_output=True, text=True,
+                             check=True)
+        times.append(time.perf_counter() - t)
+        data = json.loads(out.stdout)
+        loaded.append(data["model_loaded"] or data["added"] or data["deleted"])
+    return {"noop_reindex_s": round(statistics.median(times), 3), "noop_reindex_wrote_or_loaded": any(loaded)}
+
+
+def bench_answers(settings: Settings, repeats: int = 3) -> dict[str, Any]:
+    """Warm answer latency vs the floor (query embedding + vector query) on the gold test questions."""
+    from assistant.chat import Assistant, retrieval_query, rewrite_followup
+    from evals.run import GOLD, load_gold
+
+    gold = [g for g in load_gold(GOLD) if g.get("split") == "test" and g["type"] == "answerable"]
+    assistant = Assistant(settings)
+    assistant.warm_up()
+    retriever = assistant.retriever
+    for g in gold[:5]:
+        assistant.ask(g["question"], history=g.get("history"))
+    answer_ms, floor_ms = [], []
+    for _ in range(repeats):
+        for g in gold:
+            query = retrieval_query(rewrite_followup(g["question"], g.get("history") or []))
+            t = time.perf_counter()
+            vector = retriever.embedder.embed_query(query)
+            retriever.store.query(vector, settings.candidates)
+            floor_ms.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            assistant.ask(g["question"], history=g.get("history"))
+            answer_ms.append((time.perf_counter() - t) * 1000)
+    p50, f50 = _pct(answer_ms, 0.5), _pct(floor_ms, 0.5)
+    return {"questions": len(gold), "repeats": repeats, "answer_p50_ms": p50, "answer_p95_ms": _pct(answer_ms, 0.95),
+            "floor_p50_ms": f50, "floor_p95_ms": _pct(floor_ms, 0.95), "answer_vs_floor_p50": round(p50 / f50, 3)}
+
+
+def bench_cold(settings: Settings, runs: int = 3) -> dict[str, Any]:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = subprocess.run([*_cli(), "ask", "--json", QUESTION], env=_env(settings), capture_output=True,
+                             text=True, check=True)
+        times.append(time.perf_counter() - t)
+        assert json.loads(out.stdout)["status"] == "answered"
+    return {"cold_start_s": round(statistics.median(times), 3), "cold_start_max_s": round(max(times), 3)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    total = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            total = int(line.split()[1]) / 1024
+    return round(total, 1)
+
+
+def bench_serve(settings: Settings, requests: int = 10, timeout: float = 120.0) -> dict[str, Any]:
+    """Start `peer-assist serve`, answer requests over HTTP, read the process's peak RSS."""
+    port = _free_port()
+    proc = subprocess.Popen([*_cli(), "serve", "--port", str(port)], env=_env(settings), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                return {"serve_peak_rss_mb": None, "serve_error": (proc.stderr.read() if proc.stderr else "")[-500:]}
+            try:
+                urllib.request.urlopen(f"{base}/gradio_api/info", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            return {"serve_peak_rss_mb": None, "serve_error": "server did not start in time"}
+        latencies = []
+        for i in range(requests):
+            t = time.perf_counter()
+            req = urllib.request.Request(f"{base}/gradio_api/call/ask", method="POST",
+                                         data=json.dumps({"data": [f"{QUESTION} ({i})"]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+            event = json.loads(urllib.request.urlopen(req, timeout=30).read())["event_id"]
+            urllib.request.urlopen(f"{base}/gradio_api/call/ask/{event}", timeout=60).read()
+            latencies.append((time.perf_counter() - t) * 1000)
+        return {"serve_peak_rss_mb": _vm_hwm_mb(proc.pid), "serve_http_p50_ms": _pct(latencies, 0.5)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def bench_scale(settings: Settings, total: int, steps: int = 5, queries: int = 50) -> dict[str, Any]:
+    """Index a generated corpus in steps; time per 1,000 passages and query p95 at each size."""
+    from assistant.embedding import HashEmbedder
+    from assistant.retrieve import HybridRetriever
+    from assistant.types import Passage
+    from ingest.cards import load_corpus
+    from ingest.split import passage_id, split_corpus, split_sentences
+    from ingest.store import EvidenceStore
+
+    corpus = load_corpus(settings.corpus_dir, settings.max_card_bytes)
+    sentences = [s for p in split_corpus(corpus.cards) for s in split_sentences(p.text)]
+    rng = random.Random(7)
+    tmp = Path(tempfile.mkdtemp(prefix="peer-scale-"))
+    scale_settings = settings.model_copy(update={"index_dir": tmp, "embedding_model": "hash-384",
+                                                 "collection_prefix": "scale", "chroma_host": None})
+    store = EvidenceStore(scale_settings)
+    embedder = HashEmbedder(384)
+    themes = list(corpus.taxonomy.themes)
+    generated: list[Passage] = []
+    rows = []
+    try:
+        step = max(1, total // steps)
+        for size in range(step, total + 1, step):
+            while len(generated) < size:
+                i = len(generated)
+                text = " ".join(rng.sample(sentences, 3))
+                meta = {"title": f"Generated study {i // 6}", "year": 2000 + i % 25, "authors": "Synthetic, A.",
+                        "short_cite": "Synthetic (2020)", "kind": "study", "country": "USA", "design": "qualitative",
+                        "design_type": "qualitative", "review_inclusion": "possible", "doi": "", "url": ""}
+                theme = themes[i % len(themes)]
+                generated.append(Passage(id=passage_id(f"gen-{i // 6}", "Summary", text, meta), card_id=f"gen-{i // 6}",
+                                         section="strategy", heading=f"{theme}/x: generated", text=text, theme=theme,
+                                         strategy="x", strategy_title="Generated", ordinal=i % 6, meta=meta))
+            t = time.perf_counter()
+            stats = store.sync(generated, embedder, batch_size=512)
+            seconds = time.perf_counter() - t
+            added = stats["added"]
+            retriever = HybridRetriever(scale_settings, embedder, corpus.taxonomy, store=store)
+            t = time.perf_counter()
+            retriever.passages  # noqa: B018 - load passages and build BM25 once
+            load_s = time.perf_counter() - t
+            lat = []
+            for q in rng.sample(sentences, queries):
+                t = time.perf_counter()
+                retriever.retrieve(q[:120])
+                lat.append((time.perf_counter() - t) * 1000)
+            rows.append({"passages": size, "added": added, "index_s": round(seconds, 2),
+                         "s_per_1000_added": round(seconds / max(added, 1) * 1000, 3),
+                         "retriever_load_s": round(load_s, 2), "query_p50_ms": _pct(lat, 0.5),
+                         "query_p95_ms": _pct(lat, 0.95)})
+            print(f"  scale {size:>6} passages: {rows[-1]}", file=sys.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"scale": rows, "scale_passages": total}
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    r = results
+    lines = ["# Benchmarks", "", f"Machine: {os.cpu_count()} cores; {r['created']}.", "",
+             "| figure | value | compared with | ratio |", "|---|---|---|---|"]
+    if "ingest_passages_per_s" in r:
+        lines.append(f"| ingest throughput (full reindex, model loaded) | {r['ingest_passages_per_s']} passages/s | "
+                     f"raw encoder {r['encode_passages_per_s']} passages/s | {r['ingest_vs_encode_ratio']} (target ≥ 0.9) |")
+    if "answer_p50_ms" in r:
+        lines.append(f"| warm answer p50 / p95 | {r['answer_p50_ms']} / {r['answer_p95_ms']} ms | floor (query embedding + "
+                     f"vector query) p50 {r['floor_p50_ms']} ms | {r['answer_vs_floor_p50']} (target ≤ 1.5) |")
+    if "noop_reindex_s" in r:
+        lines.append(f"| unchanged reindex (fresh process) | {r['noop_reindex_s']} s | target about 1 s, no model load | "
+                     f"wrote or loaded: {r['noop_reindex_wrote_or_loaded']} |")
+    if "cold_start_s" in r:
+        lines.append(f"| cold `peer-assist ask` to answer | {r['cold_start_s']} s (max {r['cold_start_max_s']}) | "
+                     "target ≤ 8 s | |")
+    if "serve_peak_rss_mb" in r:
+        lines.append(f"| `peer-assist serve` peak RSS | {r['serve_peak_rss_mb']} MB | | |")
+    if r.get("scale"):
+        lines += ["", f"## Scale run (generated corpus, hash embedder: store + record manager + retrieval cost)", "",
+                  "| passages | indexing s per 1,000 added | query p50 ms | query p95 ms | retriever load s |",
+                  "|---|---|---|---|---|"]
+        for row in r["scale"]:
+            lines.append(f"| {row['passages']:,} | {row['s_per_1000_added']} | {row['query_p50_ms']} | "
+                         f"{row['query_p95_ms']} | {row['retriever_load_s']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(settings: Settings, *, as_json: bool = False, quick: bool = False, out: Path | None = None,
+         scale: int = 50_000) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="peer-bench-"))
+    bench_settings = settings.model_copy(update={"index_dir": tmp / "index"})
+    results: dict[str, Any] = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        for name, fn in (("ingest", bench_ingest), ("noop", bench_noop), ("answers", bench_answers),
+                         ("cold", bench_cold), ("serve", bench_serve)):
+            print(f"bench: {name}...", file=sys.stderr)
+            kwargs: dict[str, Any] = {}
+            if quick and name in ("answers",):
+                kwargs["repeats"] = 1
+            results.update(fn(bench_settings, **kwargs))
+        if scale:
+            print("bench: scale...", file=sys.stderr)
+            results.update(bench_scale(settings, 10_000 if quick else scale))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = out or Path("bench-out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    (out / "bench.md").write_text(to_markdown(results), encoding="utf-8")
+    if as_json:
+        print(json.dumps(results))
+    else:
+        print(to_markdown(results))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from assistant.settings import get_settings
+
+    sys.exit(main(get_settings(), as_json="--json" in sys.argv))

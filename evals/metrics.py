@@ -1,0 +1,91 @@
+"""Evaluation metrics. IR metrics use scikit-learn's ``ndcg_score``; the rest are simple shares."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def ranked_cards(card_ids: Iterable[str]) -> list[str]:
+    """Card ids in order of first appearance (a passage ranking becomes a card ranking)."""
+    return list(dict.fromkeys(card_ids))
+
+
+def recall_at(ranked: Sequence[str], expected: set[str], k: int) -> float:
+    if not expected:
+        raise ValueError("recall needs at least one expected item")
+    return len(set(ranked[:k]) & expected) / len(expected)
+
+
+def mrr(ranked: Sequence[str], expected: set[str]) -> float:
+    for i, item in enumerate(ranked, 1):
+        if item in expected:
+            return 1.0 / i
+    return 0.0
+
+
+def ndcg_at(ranked: Sequence[str], expected: set[str], k: int = 10) -> float:
+    """Binary-relevance nDCG@k via scikit-learn; expected items never retrieved count as misses."""
+    from sklearn.metrics import ndcg_score
+
+    items = list(ranked)
+    missing = [e for e in sorted(expected) if e not in items]
+    items += missing
+    if len(items) < 2:
+        items.append("__none__")
+    y_true = np.asarray([[1.0 if it in expected else 0.0 for it in items]])
+    # Retrieved items keep their order; the missing expected ones sit below everything retrieved.
+    y_score = np.asarray([[float(len(items) - i) if i < len(ranked) else -1.0 - i for i in range(len(items))]])
+    return float(ndcg_score(y_true, y_score, k=k))
+
+
+def _ws(text: str) -> str:
+    return " ".join(text.split())
+
+
+@dataclass
+class AnswerCheck:
+    """What one answer shows about citation validity and grounding."""
+
+    markers_resolve: bool
+    cards_exist: bool
+    quotes: int
+    quotes_found: int
+    cited_cards: list[str] = field(default_factory=list)
+    themes: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.markers_resolve and self.cards_exist
+
+
+def check_answer(answer: dict[str, Any], card_texts: dict[str, str]) -> AnswerCheck:
+    numbers = {c["n"] for c in answer["citations"]}
+    used = {int(n) for n in _MARKER.findall(answer["answer"])}
+    for s in answer["strategies"]:
+        used |= set(s["citations"])
+    cards_exist = all(c["card_id"] in card_texts for c in answer["citations"])
+    found = sum(1 for c in answer["citations"]
+                if c["card_id"] in card_texts and _ws(c["quote"]) in _ws(card_texts[c["card_id"]]))
+    return AnswerCheck(
+        markers_resolve=used <= numbers, cards_exist=cards_exist, quotes=len(answer["citations"]),
+        quotes_found=found, cited_cards=ranked_cards(c["card_id"] for c in answer["citations"]),
+        themes=sorted({s["theme"] for s in answer["strategies"] if s["theme"]}),
+    )
+
+
+def share(values: Iterable[bool | float]) -> float | None:
+    vals = [float(v) for v in values]
+    return round(sum(vals) / len(vals), 4) if vals else None
+
+
+def precision_recall(predicted: Sequence[bool], actual: Sequence[bool]) -> tuple[float | None, float | None]:
+    tp = sum(1 for p, a in zip(predicted, actual) if p and a)
+    pp = sum(predicted)
+    ap = sum(actual)
+    return (round(tp / pp, 4) if pp else None), (round(tp / ap, 4) if ap else None)
