@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test install browser eval bench clean
+.PHONY: run test install browser eval bench screenshots clean
 
 run: install
 	$(VENV)/bin/peer-assist serve
@@ -32,6 +32,9 @@ eval: install
 
 bench: install
 	$(VENV)/bin/peer-assist bench --out docs/bench
+
+screenshots: install browser
+	$(PY) tests/ui/make_screenshots.py
 
 clean:
 	rm -rf .index eval-out bench-out

@@ -15,6 +15,7 @@ import logging
 import re
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,6 +184,13 @@ def abstain_banner(answer: Answer) -> str:
     return text + "."
 
 
+def _prune(folder: Path, keep: int = 500) -> None:
+    """Keep only the newest ``keep`` answer files (Gradio serves its own copies of them)."""
+    files = sorted(folder.glob("*.md"))
+    for old in files[: max(0, len(files) - keep)]:
+        old.unlink(missing_ok=True)
+
+
 def _slug(text: str, limit: int = 40) -> str:
     return (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")) or "answer"
 
@@ -235,7 +243,7 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
             yield (gr.skip(),) * 9
             return
         messages = list(state["messages"])
-        shown = question if len(question) <= PREVIEW_CHARS else question[:PREVIEW_CHARS] + " …"
+        shown = question if len(question) <= limit else question[:PREVIEW_CHARS] + " …"
         messages.append({"role": "user", "content": escape_user_text(shown)})
 
         if len(question) > limit:
@@ -274,8 +282,9 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
         data = answer.to_dict()
         last = {"question": answer.question, "answer": answer.answer, "status": answer.status,
                 "citations": data["citations"]}
-        path = download_dir / f"{len(messages):03d}-{_slug(answer.question)}.md"
+        path = download_dir / f"{time.time_ns()}-{_slug(answer.question)}.md"
         path.write_text(answer_to_markdown(answer), encoding="utf-8")
+        _prune(download_dir)
         new_state = {"messages": messages, "questions": questions, "last": last}
         yield (
             messages,
@@ -354,7 +363,8 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
     with warnings.catch_warnings():
         # Gradio 6 reads theme/css from launch(); passing them here too keeps `build_app().launch()` styled.
         warnings.filterwarnings("ignore", message=".*moved from the Blocks constructor.*")
-        demo = gr.Blocks(title=TITLE, theme=app_theme(), css=CSS, analytics_enabled=False)
+        demo = gr.Blocks(title=TITLE, theme=app_theme(), css=CSS, analytics_enabled=False,
+                         delete_cache=(3600, 24 * 3600))
     with demo:
         state = gr.State(_new_state())
         gr.Markdown(INTRO, elem_id="intro")
@@ -365,16 +375,18 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
                 abstained = gr.Markdown("", visible=False, elem_id="abstain-banner",
                                         elem_classes=["banner", "banner-abstained"])
                 chatbot = gr.Chatbot(
-                    label="Conversation", show_label=False, elem_id="chat", height=500, sanitize_html=True,
+                    label="Conversation", show_label=False, elem_id="chat", height=570, sanitize_html=True,
                     render_markdown=True, latex_delimiters=[], buttons=["copy", "copy_all"], feedback_options=None,
                     placeholder=PLACEHOLDER, examples=[{"text": q} for q in EXAMPLE_QUESTIONS],
                     allow_tags=False, autoscroll=True,
                 )
                 with gr.Row(equal_height=True):
-                    box = gr.Textbox(show_label=False, placeholder="Ask a question about peer workers…",
-                                     scale=5, lines=1, max_lines=6, elem_id="question", autofocus=True)
+                    box = gr.Textbox(label="Question", show_label=False, container=False, scale=5, lines=1,
+                                     max_lines=6, placeholder="Ask a question about peer workers…",
+                                     elem_id="question", autofocus=True)
                     theme = gr.Dropdown(theme_choices, value=ALL_THEMES, label="Theme filter", show_label=False,
-                                        container=False, scale=2, min_width=150, elem_id="theme-filter", filterable=False)
+                                        container=False, scale=2, min_width=150, elem_id="theme-filter",
+                                        filterable=False)
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask-button")
                 with gr.Row(equal_height=True):
                     up = gr.Button("✓ Helpful", size="sm", scale=1, min_width=90, elem_id="thumbs-up")
@@ -389,7 +401,7 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
                 feedback_status = gr.Markdown("", elem_id="feedback-status", elem_classes=["feedback-status"])
             with gr.Column(scale=2, min_width=320):
                 gr.Markdown("### Sources for the latest answer")
-                sources = gr.Markdown(SOURCES_EMPTY, elem_id="sources-panel", max_height=430, sanitize_html=True,
+                sources = gr.Markdown(SOURCES_EMPTY, elem_id="sources-panel", max_height=500, sanitize_html=True,
                                       container=True, padding=True)
                 card_pick = gr.Dropdown(all_card_choices, value=None, label="Open an evidence card",
                                         elem_id="card-picker", filterable=True)
@@ -412,11 +424,14 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
 
 
 def app_theme() -> Any:
-    """A calm theme with the fonts Gradio ships (no web-font downloads)."""
+    """A calm theme in the system's own UI fonts (no web fonts, so nothing is downloaded)."""
     import gradio as gr
 
-    return gr.themes.Soft(primary_hue="teal", secondary_hue="slate", neutral_hue="slate",
-                          font=[gr.themes.LocalFont("Source Sans Pro"), "ui-sans-serif", "system-ui", "sans-serif"])
+    system = ["-apple-system", "BlinkMacSystemFont", "Segoe UI", "Roboto", "Helvetica Neue", "Arial",
+              "Liberation Sans", "sans-serif"]
+    mono = ["ui-monospace", "SFMono-Regular", "Consolas", "Liberation Mono", "monospace"]
+    return gr.themes.Soft(primary_hue="teal", secondary_hue="slate", neutral_hue="slate", font=system,
+                          font_mono=mono)
 
 
 def launch_app(demo: gr.Blocks, settings: Settings, *, port: int | None = None, host: str | None = None,
@@ -452,14 +467,18 @@ def serve(settings: Settings | None = None) -> None:
                 step["next"] = done + max(1, total // 10)
 
         report = run_ingest(settings, progress=progress)
-        print(report.summary(), flush=True)
+        summary = [line for line in report.summary().splitlines()
+                   if not line.startswith(("  added:", "  updated:", "  deleted:"))]  # no list of 50 card ids
+        print("\n".join(summary), flush=True)
     print("Loading the embedding model and the passages…", flush=True)
     assistant = Assistant(settings)
     assistant.warm_up()
     demo = build_app(settings, assistant)
     _, local_url, _ = launch_app(demo, settings, prevent_thread_lock=True, quiet=True)
-    print(f"{TITLE} is running at {local_url}" + (" (login required)" if settings.auth_user else ""), flush=True)
+    login = " (login required)" if settings.auth_user and settings.auth_password else ""
+    print(f"{TITLE} is running at {local_url}{login}", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
+    _stop_on_sigterm()
     try:
         demo.block_thread()
     except KeyboardInterrupt:  # pragma: no cover - interactive
@@ -467,3 +486,16 @@ def serve(settings: Settings | None = None) -> None:
     finally:
         demo.close()
         print("Stopped.", file=sys.stderr)
+
+
+def _stop_on_sigterm() -> None:
+    """Let `kill`, systemd or docker stop the server as cleanly as Ctrl+C does."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave the default
+        pass

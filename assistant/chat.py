@@ -76,7 +76,8 @@ _ANCHOR = re.compile(
     r"mutual (aid|support)|supervis\w*|mentor\w*|induct\w*|orientation|onboard\w*|recruit\w*|champion\w*|"
     r"job descriptions?|role (clarity|definition|creep|drift|boundar\w*)|disclos\w*|confidentiality|"
     r"career (pathways?|progression|ladder)|reasonable adjustments?|accommodations?|certif\w*|internships?|"
-    r"fidelity|co-?option|tokenis\w*|tokeniz\w*|workforce|integrat\w*|stigma|buy-?in|"
+    r"fidelity|co-?option|tokenis\w*|tokeniz\w*|workforce|integrat\w*|stigma|buy-?in|train\w*|retention|"
+    r"burn-?out|well-?being|leadership|"
     r"zeng|mcnamara|scoping review)\b",
     re.IGNORECASE)
 NO_ANCHOR_THRESHOLD = 0.55  # without any anchor word, only a very close match counts as in scope
@@ -125,6 +126,7 @@ class Assistant:
         self._store = store
         self._composer = composer
         self._retriever: Any = None
+        self._crisis_check: Any = None
         self._corpus: Any = None
         self._lock = threading.Lock()
 
@@ -138,18 +140,32 @@ class Assistant:
         return self._corpus
 
     @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    from assistant.embedding import get_embedder
+
+                    self._embedder = get_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def crisis_check(self) -> Any:
+        if self._crisis_check is None:
+            from assistant.safety import SemanticCrisisCheck
+
+            self._crisis_check = SemanticCrisisCheck(self.embedder, threshold=self.settings.crisis_threshold)
+        return self._crisis_check
+
+    @property
     def retriever(self) -> Any:
         if self._retriever is None:
+            embedder = self.embedder
             with self._lock:
                 if self._retriever is None:
                     from assistant.retrieve import HybridRetriever
                     from ingest.cards import load_taxonomy
 
-                    embedder = self._embedder
-                    if embedder is None:
-                        from assistant.embedding import get_embedder
-
-                        embedder = get_embedder(self.settings)
                     taxonomy = load_taxonomy(self.settings.themes_file())
                     self._retriever = HybridRetriever(self.settings, embedder, taxonomy, store=self._store)
         return self._retriever
@@ -184,7 +200,12 @@ class Assistant:
         history = [normalise(h)[: self.settings.max_question_chars] for h in (history or []) if isinstance(h, str)]
 
         verdict = check_crisis(q)
+        vector = None
+        if not verdict.crisis and self.settings.semantic_crisis_check:
+            vector = self.embedder.embed_query(q)
+            verdict = self.crisis_check.check(vector)
         if verdict.crisis:
+            log.info("crisis routing (%s)", verdict.reason)
             return Answer(question=q, status="crisis", answer=CRISIS_MESSAGE, reason="crisis language",
                           timings_ms={"retrieve": 0.0, "compose": 0.0, "total": _ms(t0)})
 
@@ -194,7 +215,12 @@ class Assistant:
         reason = out_of_scope_reason(q)
         t1 = time.perf_counter()
         query = retrieval_query(standalone)
-        result = retriever.retrieve(query, theme=theme)
+        from assistant.retrieve import is_enumerative
+
+        # Only the new question decides whether to list every study (not an earlier turn).
+        new_part = standalone.split(" (follow-up to: ")[0]
+        result = retriever.retrieve(query, theme=theme, enumerate_all=is_enumerative(new_part),
+                                    vector=vector if query == q else None)
         t_retrieve = _ms(t1)
         retrieved = [{"chunk_id": sp.passage.id, "card_id": sp.passage.card_id, "score": round(sp.score, 6)}
                      for sp in result.passages]

@@ -58,18 +58,33 @@ class CitationBook:
         return self._index[key]
 
 
+_ANAPHOR = re.compile(r"^(this|these|that|those|such|it|its|they|their|there|here|both|the same|in this|in these|"
+                      r"in that|on this|for this|from this|this is|as a result|however|but|also)\b", re.IGNORECASE)
+
+
 def best_sentences(text: str, q_tokens: set[str], idf: Callable[[str], float], n: int = 1) -> list[str]:
     """The ``n`` sentences of ``text`` that share the most (IDF-weighted) words with the question,
-    returned in their original order. Ties favour earlier sentences, which usually state the strategy."""
+    in their original order. Ties favour earlier sentences, which usually state the strategy. A
+    chosen sentence that leans on the one before ("This ...", "Such posts ...") is quoted together
+    with it, so every quote stands on its own; quotes are always exact substrings of ``text``."""
     sentences = split_sentences(text)
     if len(sentences) <= n:
         return sentences
     scored = []
-    for i, s in enumerate(sentences):
-        overlap = sum(idf(t) for t in set(tokenize(s)) & q_tokens)
+    for i, sent in enumerate(sentences):
+        overlap = sum(idf(t) for t in set(tokenize(sent)) & q_tokens)
         scored.append((overlap + (0.5 if i == 0 else 0.0) - 0.01 * i, i))
     keep = sorted(i for _, i in sorted(scored, reverse=True)[:n])
-    return [sentences[i] for i in keep]
+    spans, pos = [], 0
+    for sent in sentences:
+        start = text.find(sent, pos)
+        spans.append((start, start + len(sent)))
+        pos = start + len(sent)
+    out = []
+    for i in keep:
+        start = spans[i - 1][0] if i > 0 and _ANAPHOR.match(sentences[i]) and (i - 1) not in keep else spans[i][0]
+        out.append(text[start:spans[i][1]])
+    return out
 
 
 def evidence_summary(passages: Iterable[ScoredPassage]) -> dict[str, object]:
@@ -131,8 +146,28 @@ def compose_grounded(question: str, passages: Sequence[ScoredPassage], taxonomy:
     strategies: list[StrategyItem] = []
     lines: list[str] = []
     used: list[ScoredPassage] = []
+    group_sizes: list[int] = []
+
+    # A study summary among the very best matches ("What did the research with psychiatrists find?")
+    # is reported first; with no strategy passage at all, the best summaries are the answer.
+    top_ids = {sp.passage.id for sp in passages[:3]}
+    findings = [sp for sp in others if sp.passage.id in top_ids][:2] if groups else others[:MAX_PER_GROUP]
+    if findings:
+        parts, nums = [], []
+        for sp in findings:
+            for quote in best_sentences(sp.passage.text, q_tokens, idf, n=2 if len(findings) == 1 else 1):
+                n = book.cite(sp, quote)
+                nums.append(n)
+                parts.append(f"{quote} [{n}]")
+            used.append(sp)
+        text = " ".join(parts)
+        strategies.append(StrategyItem(theme="", title="What the studies found", text=text, citations=nums))
+        lines.append("\n#### What the studies found")
+        lines.append(text)
+        lines.append(_evidence_line(evidence_summary(findings)))
+        group_sizes.append(len(findings))
+
     current_theme = None
-    group_sizes = []
     for (theme, strategy), members in ranked:
         members = members[:MAX_PER_GROUP]
         parts, nums = [], []
@@ -158,28 +193,16 @@ def compose_grounded(question: str, passages: Sequence[ScoredPassage], taxonomy:
         lines.append(f"**{title}.** {text}")
         lines.append(_evidence_line(evidence_summary(members)))
 
-    if not strategies and others:
-        # No strategy passage matched: report what the best-matching studies found.
-        lines.append("\n#### What the studies report")
-        parts, nums = [], []
-        for sp in others[:MAX_PER_GROUP]:
-            for quote in best_sentences(sp.passage.text, q_tokens, idf):
-                n = book.cite(sp, quote)
-                nums.append(n)
-                parts.append(f"{quote} [{n}]")
-            used.append(sp)
-        text = " ".join(parts)
-        strategies.append(StrategyItem(theme="", title="What the studies report", text=text, citations=nums))
-        lines.append(text)
-        lines.append(_evidence_line(evidence_summary(used)))
-        group_sizes.append(len(used))
-
     ev = evidence_summary(used)
     notes = _gaps(ev, group_sizes)
     n_src = int(ev["n_sources"])  # type: ignore[arg-type]
-    head = (f"The evidence base reports {len(strategies)} relevant strateg{'y' if len(strategies) == 1 else 'ies'} "
-            f"from {n_src} source{'s' if n_src != 1 else ''}, grouped by theme (leadership first, as in the "
-            "model of Zeng & McNamara 2021):")
+    n_strat = sum(1 for s in strategies if s.theme)
+    if n_strat:
+        head = (f"The evidence base reports {n_strat} relevant strateg{'y' if n_strat == 1 else 'ies'} from {n_src} "
+                f"source{'s' if n_src != 1 else ''}, grouped by theme (leadership first, as in the model of "
+                "Zeng & McNamara 2021):")
+    else:
+        head = f"What {n_src} source{'s' if n_src != 1 else ''} in the evidence base report:"
     body = [head, *lines]
     if notes:
         body.append("\n**What the evidence does not say.** " + " ".join(notes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from assistant.types import Answer, Citation
@@ -17,7 +18,9 @@ def reference_line(c: Citation) -> str:
 
 def answer_to_markdown(answer: Answer) -> str:
     """The answer as a Markdown document: question, answer, references with the quoted passages."""
-    out = [f"# {answer.question}", ""]
+    # The question is user text: escape it so a Markdown viewer never renders it as HTML.
+    question = re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", html.escape(answer.question, quote=False))
+    out = [f"# {question}", ""]
     if answer.status == "crisis":
         out.append("> **Crisis message**")
     elif answer.status == "abstained":

@@ -31,8 +31,11 @@ such very own same only both each few nor not no too s t don now ve ll re d m o 
 """.split())
 
 _ENUM_RE = re.compile(
-    r"\b(which|what|list|name|show|how many)\b[^?]{0,40}\b(studies|study|papers|papers|sources|reviews|research|cards|"
-    r"evidence)\b|\b(list|name)\s+(all|every|the)\b|\ball (the )?(studies|papers|sources|reviews)\b",
+    r"\b(which|what) (other )?(studies|study|papers|sources|reviews|articles|research projects|cards|trials)\b|"
+    r"\b(list|name|show( me)?)( all| every| the)? (the )?(studies|papers|sources|reviews|articles|cards|trials)\b|"
+    r"\bhow many (studies|papers|sources|reviews|articles|trials)\b|"
+    r"\ball (of )?(the )?(studies|papers|sources|reviews|articles) (on|about|that|which|looking|covering)\b|"
+    r"\b(is|are) there (any )?(other )?(studies|papers|reviews|trials) (on|about|that|which|looking)\b",
     re.IGNORECASE)
 
 
@@ -68,6 +71,8 @@ SYNONYMS: dict[str, str] = {
     "turnover": "retention job security", "pilot money": "funding sustain", "sign-off": "leadership commitment",
     "execs": "executives senior leaders", "exec": "executive senior leader", "c-suite": "executives senior leaders",
     "board": "leadership", "ceo": "executive leadership", "hr": "human resources policies",
+    "rct": "randomised randomized controlled trial", "rcts": "randomised randomized controlled trials",
+    "experiment": "trial", "consultants": "psychiatrists clinical staff",
 }
 _SYNONYM_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(k) for k in SYNONYMS), key=len, reverse=True)) + r")\b",
                          re.IGNORECASE)
@@ -277,8 +282,8 @@ class HybridRetriever:
         if enumerate_all and matches:
             result.passages, result.enumerated_cards = self._enumerate(scored, matches, theme)
         if not result.passages:
-            per_card = max(self.settings.max_per_card, 4) if mentioned else self.settings.max_per_card
-            result.passages = diversify(scored, k, per_card)
+            result.passages = diversify(scored, k, self.settings.max_per_card,
+                                        {c: max(self.settings.max_per_card, 3) for c in mentioned})
         return result
 
     def _enumerate(self, scored: list[ScoredPassage], matches: list[tuple[str, str, float]],
@@ -303,14 +308,17 @@ class HybridRetriever:
         return ordered, [sp.passage.card_id for sp in ordered]
 
 
-def diversify(scored: Sequence[ScoredPassage], k: int, max_per_card: int) -> list[ScoredPassage]:
-    """Take the best ``k`` passages with at most ``max_per_card`` from any one card."""
+def diversify(scored: Sequence[ScoredPassage], k: int, max_per_card: int,
+              limits: dict[str, int] | None = None) -> list[ScoredPassage]:
+    """Take the best ``k`` passages with at most ``max_per_card`` from any one card (``limits``
+    raises the cap for named cards)."""
     if k <= 0:
         raise ValueError(f"k must be positive, got {k}")
     per_card: dict[str, int] = {}
     out: list[ScoredPassage] = []
     for sp in scored:
-        if per_card.get(sp.passage.card_id, 0) >= max_per_card:
+        cap = (limits or {}).get(sp.passage.card_id, max_per_card)
+        if per_card.get(sp.passage.card_id, 0) >= cap:
             continue
         per_card[sp.passage.card_id] = per_card.get(sp.passage.card_id, 0) + 1
         out.append(sp)

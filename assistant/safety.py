@@ -8,9 +8,15 @@ suicide or self-harm only as a policy, training or evidence topic are not routed
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
 
 CRISIS_MESSAGE = (
     "It sounds like someone may be in danger or thinking about suicide or self-harm. "
@@ -46,6 +52,26 @@ _SELF = [
     r"\b(notice|care|miss me) if i (was|were|'?m) (gone|dead|not here)\b", r"\bif i (was|were)n'?t (here|around)\b",
     r"\bhow many\b.{0,40}\b(tablets|pills|paracetamol|meds|capsules)\b.{0,40}\b(take|kill|die|wake|overdose|fatal|lethal)",
     r"\b(lethal|fatal) (dose|amount)\b", r"\bi (don'?t|do not|won'?t) (want to )?wake up\b",
+    r"\bbetter off if i (just )?(wasn'?t|weren'?t|was not|were not|am not|wasnt) (around|here|alive|in the picture)\b",
+    r"\b(can'?t|cannot|don'?t|do not|no longer) see (the|any|a) (point|reason) (of|in|to|for) "
+    r"(going on|carrying on|keep going|living|life|being here|anything|it all|go on|stay)\b",
+    r"\b(quickest|easiest|fastest|painless|least painful|best|surest|simplest) (\w+ )?(way|method)s? to "
+    r"(end it|end my life|die|kill (my|your)self|go to sleep forever|not wake up)\b",
+    r"\bi'?m (so )?done with (life|everything|all of it|it all|living)\b",
+    r"\b(i'?ve|i have) (decided|made up my mind)\b.{0,40}\b(end|tonight|goodbye|it'?s time)\b",
+    r"\b(i'?ve|i have) made (my )?peace\b", r"\b(i'?ve|i have) said (all )?my goodbyes\b",
+    r"\b(tell|say to) .{1,40} (i|that i) (love|loved)\b", r"\bwon'?t be needing (it|them|my|the|any|anything)\b",
+    r"\bhow (long|many|much)(?! (people|staff|workers|services|deaths|suicides))\b.{0,50}\b(die|dead|bleed out|not wake|never wake|be fatal|kill (me|myself|you|someone)|"
+    r"overdose|stop (my|your|the) heart)\b",
+    r"\b(most |least )?(painless|quick|quickest|easy|easiest|sure|surest|certain) way (to go|out|to die|to end)\b",
+    r"\b(high|far|deep|strong) enough to (die|kill|definitely die|not survive)\b", r"\bbleed(ing)? out\b",
+    r"\bnoose\b", r"\btoxic gas\b", r"\b(want|wanted) it (all )?to be over\b",
+    r"\bstop(ped)? taking (my|his|her) (insulin|meds|medication|tablets) (on purpose|deliberately)\b",
+    r"\b(go to sleep|sleep) and (never|not) wake up\b", r"\bsee you on the other side\b", r"\bbefore i go\b",
+    r"\b(he|she|they)('ll| will|'s going to| is going to| are going to) kill (me|us)\b",
+    r"\b(set fire to|burn down)\b", r"\bbring(ing)? (a|his|her|their) (knife|gun|weapon)\b",
+    r"\b(drive|driving|walk|jump|throw myself|step|run) (my car )?(into|in front of|off|from) (the |a |an )?"
+    r"(river|sea|ocean|lake|traffic|train|bridge|cliff|motorway|highway|building|roof|tree|wall)\b",
 ]
 
 _DANGER = [
@@ -58,6 +84,11 @@ _DANGER = [
     r"\b(took|has taken|'?s taken|swallowed|downed) (an overdose|too many|a handful of|all (his|her|their|the)|"
     r"(a |an )?(whole |entire |full )?(packet|bottle|box|strip|load|lot)s? of)",
     r"\bswallowed\b.{0,30}\b(pills|tablets|paracetamol|meds|medication|bleach|capsules)\b",
+    r"\b(take|took|taking|swallow\w*) (all|a whole|the whole|an entire) (of )?(my |the |a )?(box|bottle|packet|pack|strip|"
+    r"supply|stash)\b", r"\b(a lot of|so much|heavy|heavily|losing) blood\b|\bbleeding (heavily|badly|a lot)\b",
+    r"\b(took|taken|swallowed|had|downed) (about |around |like |over |nearly |maybe )?\d{2,3} (of )?"
+    r"(my |his |her |their |the )?(\w+ )?(pills|tablets|meds|capsules|paracetamol|lithium|sertraline|"
+    r"antidepressants|sleeping pills|painkillers)\b",
     r"\b(on|standing on|at|up on|climbed onto) (the|a) (ledge|bridge|roof|edge|cliff|railing)s?\b",
     r"\bcall (an )?ambulance\b", r"\bligature\b", r"\bstep (out )?in front of (a|the|next|an)\b",
     r"\bjump (off|from|in front)\b",
@@ -75,9 +106,19 @@ _RISK_TERM = (
     r"(gave|given|giving) (away )?(all )?(his|her|their) (things|belongings|stuff|possessions)|no way out|"
     r"can'?t go on|hang(ing)? (him|her|them)sel(f|ves)|(cutting|self[- ]?harming|harming) again|"
     r"(suicide|goodbye) (note|letter)|not (want|wanting) to (live|be alive|be here|go on)|"
+    r"going to be with (my |her |his |their )?(late )?(mum|mom|mother|dad|father|husband|wife|partner|son|daughter|"
+    r"brother|sister|nan|gran|grandma|grandad|grandpa|friend) (now|soon|tonight)|"
     r"not (being|be) (here|around|alive) any ?more)"
 )
 _RISK_RE = re.compile(rf"\b{_RISK_TERM}", re.IGNORECASE)
+# A worrying message followed by silence ("texted 'thank you for everything' and isn't answering").
+_UNREACHABLE = re.compile(r"\b(isn'?t|is not|not|nobody|no one|noone|can'?t|cannot|couldn'?t|hasn'?t been) "
+                          r"(answering|picking up|responding|replying|reach(ed)?|get hold of|contact(ed)?|seen)\b|"
+                          r"\bhas(n'?t| not) (turned up|come in|shown up|been seen)\b|\b(gone )?missing\b",
+                          re.IGNORECASE)
+_FAREWELL = re.compile(r"\b(thank you for everything|thanks for everything|sorry for everything|i'?m sorry|goodbye|"
+                       r"good bye|farewell|love you all|look after|take care of (the|my|everyone)|be with .{1,20} now|"
+                       r"last (message|text|post)|this is it|won'?t be (around|back|here))\b", re.IGNORECASE)
 _RISK_NOW = re.compile(rf"\b{_RISK_TERM}.{{0,60}}\b(right now|tonight|at the moment|as we speak|"
                        r"this (morning|afternoon|evening)|just now|last night|immediately)\b|"
                        rf"\b(right now|tonight|just now|at the moment|as we speak)\b.{{0,60}}{_RISK_TERM}", re.IGNORECASE)
@@ -86,8 +127,20 @@ _SPECIFIC = re.compile(
     r"\b(right now|tonight|at the moment|as we speak|this (morning|afternoon|evening)|last night|"
     r"told me|tells me|texted|emailed me|messaged me|rang|phoned|called me|called us|posted|keeps|kept|"
     r"keep (saying|talking|texting|telling|mentioning|threatening)|"
-    r"has been|have been|is being|saying|just (told|said|texted|rang|called|tried|took|swallowed|posted|disclosed|cut|"
+    r"has been|have been|is being|saying|said|says|wrote|left a|just (told|said|texted|rang|called|tried|took|swallowed|posted|disclosed|cut|"
     r"attempted|sent|left|wrote)|isn'?t answering|not answering|missing|hasn'?t (turned up|come in|replied))\b",
+    re.IGNORECASE)
+_PRESENT_STATE = re.compile(
+    r"\b(is|are|'s|'re|am|'m|seems?|seemed|has been|have been|keeps?|kept|getting|started|currently|now)\b"
+    r"( \w+){0,3} (suicidal|self[- ]?harming|cutting|overdosing|talking about (suicide|killing|ending|dying)|"
+    r"threatening (suicide|to))\b", re.IGNORECASE)
+_HYPOTHETICAL_OR_PAST = re.compile(
+    r"\b(hypothetic\w*|role ?play\w*|scenario|what if|what would|if (a|an|our|my|someone|somebody|they|he|she|"
+    r"the|one)|in case|whenever|years ago|in the past|history of|used to|previously|past (attempt|suicid|self)|"
+    r"lived experience of|recovered|policy|policies|procedure|protocol|guideline|training|session|induction|"
+    r"course|module|statistic|how many people|rates?|evidence|research|stud(y|ies)|literature|"
+    r"after (a|an|the) (death|incident|suicide|loss|attempt|event|serious)|"
+    r"incident review|the review|at (high |higher |increased )?risk of|risk assessments?)\b",
     re.IGNORECASE)
 _POLICY = re.compile(
     r"\b(if|when|whenever|in case|what if|should|policy|policies|procedure|protocol|guideline|guidance|framework|"
@@ -152,13 +205,17 @@ def check_crisis(question: str) -> SafetyVerdict:
     m = _RISK_NOW.search(text)
     if m:
         return SafetyVerdict(True, f"risk now: {m.group(0)}")
+    if _UNREACHABLE.search(text) and _FAREWELL.search(text):
+        return SafetyVerdict(True, "worrying message, then unreachable")
     m = _RISK_RE.search(text)
     if m:
-        # "What should our policy be if a peer worker discloses suicidal thoughts?" is a policy question,
-        # unless something says it is happening to someone now.
-        if _POLICY.search(text) and not _SPECIFIC.search(text):
-            return SafetyVerdict(False, "policy context")
-        return SafetyVerdict(True, f"risk: {m.group(0)[:80]}")
+        # A risk word alone is a topic ("How many people die by suicide each year?", "our self-harm
+        # policy"). It is routed when something says it is happening to someone now, unless the
+        # question is framed as hypothetical or about the past.
+        framed = _HYPOTHETICAL_OR_PAST.search(text)
+        if (_SPECIFIC.search(text) or _PRESENT_STATE.search(text)) and not framed:
+            return SafetyVerdict(True, f"risk: {m.group(0)[:80]}")
+        return SafetyVerdict(False, "risk mentioned as a topic")
     return SafetyVerdict(False)
 
 
@@ -169,3 +226,51 @@ def out_of_scope_reason(question: str) -> str | None:
         if pattern.search(text):
             return reason
     return None
+
+
+class SemanticCrisisCheck:
+    """A logistic-regression classifier over the question's embedding (``assistant/crisis_model.json``,
+    trained by ``python -m evals.train_crisis`` on written examples and labelled questions).
+
+    It runs after the rules and only adds routings, never removes them. It is used only with the
+    embedding model it was trained for; with another model the rules work alone (and a warning says so).
+    """
+
+    def __init__(self, embedder: Any, model_file: Path | None = None, threshold: float | None = None) -> None:
+        self.embedder = embedder
+        self.model_file = model_file or Path(__file__).with_name("crisis_model.json")
+        self.threshold = threshold
+        self._model: tuple[Any, float, float] | None = None
+        self.enabled = True
+
+    def _load(self) -> tuple[Any, float, float] | None:
+        if self._model is None and self.enabled:
+            import json
+
+            import numpy as np
+
+            data = json.loads(self.model_file.read_text(encoding="utf-8"))
+            if data.get("embedding_model") != getattr(self.embedder, "name", None):
+                log.warning("crisis classifier was trained for %s, not %s: using the crisis rules only",
+                            data.get("embedding_model"), getattr(self.embedder, "name", None))
+                self.enabled = False
+                return None
+            threshold = self.threshold if self.threshold is not None else float(data["threshold"])
+            self._model = (np.asarray(data["weights"], dtype="float64"), float(data["bias"]), threshold)
+        return self._model
+
+    def probability(self, vector: Sequence[float]) -> float | None:
+        import numpy as np
+
+        model = self._load()
+        if model is None:
+            return None
+        weights, bias, _ = model
+        z = float(weights @ np.asarray(vector, dtype="float64")) + bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    def check(self, vector: Sequence[float]) -> SafetyVerdict:
+        p = self.probability(vector)
+        if p is not None and self._model is not None and p >= self._model[2]:
+            return SafetyVerdict(True, f"classifier: p={p:.2f}")
+        return SafetyVerdict(False)

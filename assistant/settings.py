@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     max_per_card: int = Field(2, ge=1, le=10, description="Diversity: most passages one card may supply.")
     abstain_threshold: float = Field(0.36, ge=-1.0, le=1.0,
                                      description="Best dense cosine similarity below which a question is out of scope.")
+    semantic_crisis_check: bool = Field(True, description="After the crisis rules, also compare the question with "
+                                                          "example crisis and policy messages.")
+    crisis_threshold: float | None = Field(None, gt=0.0, lt=1.0,
+                                           description="Probability above which the crisis classifier routes a "
+                                                       "question (default: the value stored with the model).")
     max_question_chars: int = Field(2000, ge=50, le=100_000, description="Longer questions are refused.")
 
     # --- optional LLM composer (any OpenAI-compatible endpoint) ---------------------------------

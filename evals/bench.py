@@ -162,7 +162,7 @@ def bench_serve(settings: Settings, requests: int = 10, timeout: float = 120.0) 
         for i in range(requests):
             t = time.perf_counter()
             req = urllib.request.Request(f"{base}/gradio_api/call/ask", method="POST",
-                                         data=json.dumps({"data": [f"{QUESTION} ({i})"]}).encode(),
+                                         data=json.dumps({"data": [f"{QUESTION} ({i})", None, None]}).encode(),
                                          headers={"Content-Type": "application/json"})
             event = json.loads(urllib.request.urlopen(req, timeout=30).read())["event_id"]
             urllib.request.urlopen(f"{base}/gradio_api/call/ask/{event}", timeout=60).read()

@@ -35,12 +35,14 @@ def ndcg_at(ranked: Sequence[str], expected: set[str], k: int = 10) -> float:
 
     items = list(ranked)
     missing = [e for e in sorted(expected) if e not in items]
-    items += missing
+    # Expected items never retrieved count in the ideal ranking but earn nothing: they sit below k
+    # non-relevant fillers, past the cut-off.
+    fillers = [f"__filler{i}__" for i in range(k)] if missing else []
+    items += fillers + missing
     if len(items) < 2:
         items.append("__none__")
     y_true = np.asarray([[1.0 if it in expected else 0.0 for it in items]])
-    # Retrieved items keep their order; the missing expected ones sit below everything retrieved.
-    y_score = np.asarray([[float(len(items) - i) if i < len(ranked) else -1.0 - i for i in range(len(items))]])
+    y_score = np.asarray([[float(len(items) - i) for i in range(len(items))]])
     return float(ndcg_score(y_true, y_score, k=k))
 
 
