@@ -82,6 +82,8 @@ _ANCHOR = re.compile(
     re.IGNORECASE)
 NO_ANCHOR_THRESHOLD = 0.55  # without any anchor word, only a very close match counts as in scope
 FOLLOWUP_MARGIN = 0.15
+NO_CLASSIFIER = {"a request to change how the assistant works", "writing code",
+                 "general knowledge outside this evidence base"}
 
 
 def in_scope(question: str, standalone: str, result: Any, threshold: float, has_history: bool = False) -> bool:
@@ -201,7 +203,10 @@ class Assistant:
 
         verdict = check_crisis(q)
         vector = None
-        if not verdict.crisis and self.settings.semantic_crisis_check:
+        reason = out_of_scope_reason(q)
+        # The classifier knows mental-health talk, not code or prompt injection: those skip it (the
+        # crisis rules above still apply to them).
+        if not verdict.crisis and self.settings.semantic_crisis_check and reason not in NO_CLASSIFIER:
             vector = self.embedder.embed_query(q)
             verdict = self.crisis_check.check(vector)
         if verdict.crisis:
@@ -212,7 +217,6 @@ class Assistant:
         standalone = rewrite_followup(q, history)
         retriever = self.retriever
         retriever.check_theme(theme)
-        reason = out_of_scope_reason(q)
         t1 = time.perf_counter()
         query = retrieval_query(standalone)
         from assistant.retrieve import is_enumerative
@@ -250,7 +254,8 @@ class Assistant:
 
         retriever = self.retriever
         grounded = compose_grounded(question, result.passages, retriever.taxonomy, retriever.idf,
-                                    enumerated_cards=result.enumerated_cards)
+                                    enumerated_cards=result.enumerated_cards,
+                                    mentioned_cards=result.mentioned_cards)
         if self.settings.composer == "llm" and not result.enumerated_cards:
             from assistant.llm import compose_with_llm
 

@@ -142,6 +142,7 @@ def _ask_batch(assistant: Any, path: Path, theme: str | None) -> int:
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        item: Any = None
         try:
             item = json.loads(line)
             if not isinstance(item, dict) or not isinstance(item.get("question"), str):
@@ -154,7 +155,7 @@ def _ask_batch(assistant: Any, path: Path, theme: str | None) -> int:
         except (ValueError, AssistantError) as exc:
             failures += 1
             msg = exc.friendly() if isinstance(exc, AssistantError) else str(exc)
-            out = {"id": (item.get("id") if isinstance(locals().get("item"), dict) else lineno), "error": msg}
+            out = {"id": item.get("id", lineno) if isinstance(item, dict) else lineno, "error": msg}
         _print_json(out)
     return 1 if failures else 0
 

@@ -122,8 +122,13 @@ def _gaps(ev: dict[str, object], group_sizes: Sequence[int]) -> list[str]:
     return notes
 
 
+_ASKS_FINDINGS = re.compile(r"\b(find|finds|found|findings?|show|shows|showed|shown|conclud\w*|report(s|ed)?|"
+                            r"say|says|said|tell us|learn|result\w*|evidence (on|about|for))\b", re.IGNORECASE)
+
+
 def compose_grounded(question: str, passages: Sequence[ScoredPassage], taxonomy: Taxonomy,
-                     idf: Callable[[str], float], *, enumerated_cards: Sequence[str] = ()) -> Composition:
+                     idf: Callable[[str], float], *, enumerated_cards: Sequence[str] = (),
+                     mentioned_cards: Sequence[str] = ()) -> Composition:
     """Build the answer from retrieved passages only; every quote is an exact card sentence."""
     q_tokens = set(tokenize(question))
     book = CitationBook()
@@ -148,10 +153,15 @@ def compose_grounded(question: str, passages: Sequence[ScoredPassage], taxonomy:
     used: list[ScoredPassage] = []
     group_sizes: list[int] = []
 
-    # A study summary among the very best matches ("What did the research with psychiatrists find?")
-    # is reported first; with no strategy passage at all, the best summaries are the answer.
+    # Study summaries come first when the question asks what research found ("What did the research
+    # with psychiatrists find?") or names a study, and are the answer when no strategy matched.
     top_ids = {sp.passage.id for sp in passages[:3]}
-    findings = [sp for sp in others if sp.passage.id in top_ids][:2] if groups else others[:MAX_PER_GROUP]
+    if not groups:
+        findings = others[:MAX_PER_GROUP]
+    elif mentioned_cards or _ASKS_FINDINGS.search(question):
+        findings = [sp for sp in others if sp.passage.id in top_ids or sp.passage.card_id in mentioned_cards][:2]
+    else:
+        findings = []
     if findings:
         parts, nums = [], []
         for sp in findings:
