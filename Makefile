@@ -21,11 +21,12 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --disable-pip-version-check "torch==2.13.0" -e ".[test]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+# Debian packages for the tests: Chromium for the browser tests (Playwright drives it; no browser
+# download) and strace, which the no-network test uses to watch every connect of a child process.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Chromium is missing: install Debian's 'chromium' package to run the browser tests"; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && command -v strace >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium strace >/dev/null; \
+	  else echo "Install Debian's chromium and strace packages to run the browser and no-network tests"; fi; }
 
 eval: install
 	$(VENV)/bin/peer-assist eval --out docs/eval --baseline evals/baseline.json

@@ -82,6 +82,7 @@ _ANCHOR = re.compile(
     re.IGNORECASE)
 NO_ANCHOR_THRESHOLD = 0.55  # without any anchor word, only a very close match counts as in scope
 FOLLOWUP_MARGIN = 0.15
+MIN_WORDS_FOR_CLASSIFIER = 4
 NO_CLASSIFIER = {"a request to change how the assistant works", "writing code",
                  "general knowledge outside this evidence base"}
 
@@ -173,8 +174,10 @@ class Assistant:
         return self._retriever
 
     def warm_up(self) -> None:
-        """Load the model and the passages now (the UI calls this before serving)."""
+        """Load the model, the passages and the crisis classifier now (the UI calls this before serving)."""
         self.retriever.warm_up()
+        if self.settings.semantic_crisis_check:
+            self.crisis_check.check(self.embedder.embed_query("warm up"))
 
     def reload(self) -> None:
         if self._retriever is not None:
@@ -206,7 +209,9 @@ class Assistant:
         reason = out_of_scope_reason(q)
         # The classifier knows mental-health talk, not code or prompt injection: those skip it (the
         # crisis rules above still apply to them).
-        if not verdict.crisis and self.settings.semantic_crisis_check and reason not in NO_CLASSIFIER:
+        # The classifier reads sentences: one or two words ("Zeng", "Is it?") are left to the rules.
+        if (not verdict.crisis and self.settings.semantic_crisis_check and reason not in NO_CLASSIFIER
+                and len(re.findall(r"\w+", q)) >= MIN_WORDS_FOR_CLASSIFIER):
             vector = self.embedder.embed_query(q)
             verdict = self.crisis_check.check(vector)
         if verdict.crisis:
@@ -229,6 +234,10 @@ class Assistant:
         retrieved = [{"chunk_id": sp.passage.id, "card_id": sp.passage.card_id, "score": round(sp.score, 6)}
                      for sp in result.passages]
 
+        from assistant.retrieve import tokenize
+
+        if reason is None and not tokenize(standalone) and not result.mentioned_cards:
+            reason = "the question has no words to search the evidence for"
         if reason is None and not in_scope(q, standalone, result, self.settings.abstain_threshold,
                                            has_history=bool(history)):
             reason = "the question is not about implementing or supporting peer work in mental health services"

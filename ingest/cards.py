@@ -81,7 +81,9 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise yaml.YAMLError(f"a field name must be plain text (line {key_node.start_mark.line + 1})")
+            if key in seen:
                 raise yaml.YAMLError(f"duplicate key '{key}' (line {key_node.start_mark.line + 1})")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)

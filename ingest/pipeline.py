@@ -31,7 +31,9 @@ class IngestReport:
     """What a reindex did (or, with ``dry_run``, would do).
 
     ``added``, ``skipped`` and ``deleted`` count passages; ``updated`` counts cards whose passages
-    were replaced. ``changes`` names the cards behind each number.
+    were replaced. ``changes`` names the cards behind each number. ``orphans_removed`` and
+    ``records_repaired`` count what an interrupted earlier run left behind (vectors without a record,
+    records without a vector) and this run cleaned up.
     """
 
     cards: int
@@ -47,6 +49,7 @@ class IngestReport:
     collection: str = ""
     changes: dict[str, list[str]] = field(default_factory=lambda: {"added": [], "updated": [], "deleted": []})
     orphans_removed: int = 0
+    records_repaired: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,11 +198,12 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
             report.rebuilt = True
             if previous and previous.get("collection") and previous["collection"] != collection:
                 log.info("vector settings changed: rebuilding instead of mixing vectors")
-            store.drop()
             report = _rebuilt_report(report, previous if same_vectors else None, corpus.cards, passages)
 
-        # Mark the index dirty before writing. Keep the card list only when it describes this collection,
-        # and remember an older collection so a later run can drop it even if this one is killed.
+        # Mark the index dirty before changing anything, so a run killed at any point (even while
+        # dropping) leaves state "writing" and the next run repairs it. Keep the card list only when it
+        # describes this collection, and remember an older collection so a later run can drop it even if
+        # this one is killed.
         old_collection = (previous or {}).get("collection")
         leftover = (previous or {}).get("previous_collection")
         write_manifest(index_dir, {
@@ -208,6 +212,10 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
             "state": "writing", "collection": collection,
             "previous_collection": leftover or (old_collection if old_collection != collection else None),
         })
+        if not same_vectors:
+            # A new collection starts empty. A --full rebuild of the current collection is done in place
+            # (every passage embedded and written again), so readers never see it missing or half-empty.
+            store.drop()
         if embedder is None:
             from assistant.embedding import get_embedder
 
@@ -220,11 +228,12 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
             if progress is not None:
                 progress(min(done, len(passages)), len(passages))
 
-        stats = store.sync(passages, embedder, on_batch=on_batch)
+        stats = store.sync(passages, embedder, on_batch=on_batch, force=full and same_vectors)
         if progress is not None:
             progress(len(passages), len(passages))
         report.added, report.skipped, report.deleted = stats["added"], stats["skipped"], stats["deleted"]
         report.orphans_removed = stats["orphans_removed"]
+        report.records_repaired = stats["records_repaired"]
         report.model_loaded = bool(getattr(embedder, "loaded", stats["added"] > 0))
         write_manifest(index_dir, _manifest_for(settings, collection, corpus.cards, passages, "complete"))
         for old in {(previous or {}).get("collection"), (previous or {}).get("previous_collection")} - {None, collection}:

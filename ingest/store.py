@@ -68,6 +68,7 @@ class EvidenceStore:
         self.settings = settings
         self.client = client if client is not None else open_client(settings)
         self.name = collection_name or settings.collection_name()
+        self._stale_warned = False
 
     # ---- collection ------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -127,7 +128,14 @@ class EvidenceStore:
         res = col.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["metadatas", "distances"])
         metas = (res.get("metadatas") or [[]])[0]
         dists = (res.get("distances") or [[]])[0]
-        return [(from_metadata(dict(m)), 1.0 - float(d)) for m, d in zip(metas, dists)]
+        # A hit without metadata is a vector another process has deleted since this process loaded the
+        # embedded store's vector index (a reader running across a reindex): skip it rather than fail.
+        stale = sum(m is None for m in metas)
+        if stale and not self._stale_warned:
+            self._stale_warned = True
+            log.warning("skipped %d passages deleted by a reindex in another process; restart or reload to see "
+                        "the new index", stale)
+        return [(from_metadata(dict(m)), 1.0 - float(d)) for m, d in zip(metas, dists) if m is not None]
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         if ids and self.exists():
@@ -136,13 +144,15 @@ class EvidenceStore:
                 col.delete(ids=list(ids[start:start + GET_PAGE]))
 
     def drop(self) -> None:
-        """Delete the collection and its record-manager namespace."""
+        """Delete the record-manager namespace and the collection.
+
+        Records go first: a run killed in between leaves vectors without records (removed by the next
+        ``sync``), never records without vectors (which the indexing API would skip as already written).
+        """
+        rm = self.record_manager()
+        _delete_keys(rm, rm.list_keys())
         if self.exists():
             self.client.delete_collection(self.name)
-        rm = self.record_manager()
-        keys = rm.list_keys()
-        if keys:
-            rm.delete_keys(keys)
 
     # ---- record manager ----------------------------------------------------------------------
     def record_manager(self) -> Any:
@@ -156,11 +166,14 @@ class EvidenceStore:
 
     # ---- writing -----------------------------------------------------------------------------
     def sync(self, passages: Iterable[Passage], embedder: Embedder, *, batch_size: int = 128,
-             on_batch: Callable[[int], None] | None = None) -> dict[str, int]:
+             on_batch: Callable[[int], None] | None = None, force: bool = False) -> dict[str, int]:
         """Bring the collection in line with ``passages`` (LangChain indexing API, full cleanup).
 
-        Unchanged passages are skipped without embedding; passages no longer in the corpus are deleted.
-        Afterwards any vector the record manager does not know (left by a killed run) is removed.
+        Unchanged passages are skipped without embedding (``force``: every passage is embedded and
+        written again, in place, so readers keep a complete collection); passages no longer in the
+        corpus are deleted. Records whose vector is missing are forgotten first (so those passages are
+        written again), and afterwards any vector the record manager does not know (left by a killed
+        run) is removed.
         """
         from langchain_chroma import Chroma
         from langchain_core.documents import Document
@@ -171,6 +184,10 @@ class EvidenceStore:
                               embedding_function=as_langchain(embedder),
                               collection_metadata={"hnsw:space": "cosine"})
         rm = self.record_manager()
+        missing = sorted(set(rm.list_keys()) - self.ids())
+        if missing:
+            log.warning("re-adding %d passages recorded as written but missing from the collection", len(missing))
+            _delete_keys(rm, missing)
 
         def docs() -> Iterator[Document]:
             for i, p in enumerate(passages, 1):
@@ -179,11 +196,18 @@ class EvidenceStore:
                 yield Document(page_content=p.embed_text(), metadata=to_metadata(p))
 
         # The key encoder is our content address: sha256 over card id, heading, text and card metadata.
-        result = index(docs(), rm, vector_store, batch_size=batch_size, cleanup="full",
+        result = index(docs(), rm, vector_store, batch_size=batch_size, cleanup="full", force_update=force,
                        source_id_key="card_id", key_encoder=lambda d: d.metadata["passage_id"])
         orphans = self.ids() - set(rm.list_keys())
         if orphans:
             log.warning("removing %d vectors left behind by an interrupted run", len(orphans))
             self.delete_ids(sorted(orphans))
-        return {"added": result["num_added"], "skipped": result["num_skipped"],
-                "deleted": result["num_deleted"], "orphans_removed": len(orphans)}
+        return {"added": result["num_added"] + result["num_updated"], "skipped": result["num_skipped"],
+                "deleted": result["num_deleted"], "orphans_removed": len(orphans), "records_repaired": len(missing)}
+
+
+def _delete_keys(rm: Any, keys: Sequence[str], batch: int = GET_PAGE) -> None:
+    """Delete record-manager keys in batches (SQLite limits the parameters of one statement)."""
+    keys = list(keys)
+    for start in range(0, len(keys), batch):
+        rm.delete_keys(keys[start:start + batch])
