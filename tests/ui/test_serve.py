@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -28,12 +28,16 @@ def test_serve_prints_the_url_serves_the_page_and_stops(real_index: Settings, tm
     proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     output: list[str] = []
+    # selectors (epoll) rather than select(): after a long test session this process may hold more
+    # than 1,024 file descriptors, which select() cannot watch.
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
     try:
         deadline = time.monotonic() + 120
         while not any("is running at" in line for line in output):
             assert proc.poll() is None, "".join(output)
             assert time.monotonic() < deadline, "".join(output)
-            if select.select([proc.stdout], [], [], 1.0)[0]:
+            if selector.select(timeout=1.0):
                 output.append(proc.stdout.readline())  # type: ignore[union-attr]
         text = "".join(output)
         assert "building it" not in text  # the index exists: no rebuild
@@ -45,6 +49,7 @@ def test_serve_prints_the_url_serves_the_page_and_stops(real_index: Settings, tm
         assert proc.returncode == 0, rest
         assert "Stopped." in rest and "Traceback" not in rest
     finally:
+        selector.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
