@@ -61,15 +61,21 @@ def bench_ingest(settings: Settings) -> dict[str, Any]:
     texts = [p.embed_text() for p in passages]
     embedder = get_embedder(settings)
     embedder.embed_documents(texts[:8])  # load the model outside the timings
+    # One throwaway ingest so that one-time imports (LangChain, Chroma, SQLAlchemy) are not counted.
+    run_ingest(settings.model_copy(update={"index_dir": settings.index_dir.with_name("warm-up")}),
+               embedder=embedder, corpus=corpus)
     encode_s, ingest_s = [], []
-    for _ in range(2):
+    for i in range(2):
         t = time.perf_counter()
         embedder.embed_documents(texts)
         encode_s.append(time.perf_counter() - t)
+        # A fresh index each time: every passage is embedded and added, as when a maintainer builds it.
+        fresh = settings.model_copy(update={"index_dir": settings.index_dir.with_name(f"fresh-{i}")})
         t = time.perf_counter()
-        report = run_ingest(settings, full=True, embedder=embedder, corpus=corpus)
+        report = run_ingest(fresh, embedder=embedder, corpus=corpus)
         ingest_s.append(time.perf_counter() - t)
         assert report.added == len(passages), report
+    run_ingest(settings, embedder=embedder, corpus=corpus)  # the index the other benchmarks use
     encode = len(passages) / min(encode_s)
     ingest = len(passages) / min(ingest_s)
     return {"passages": len(passages), "encode_passages_per_s": round(encode, 2),
@@ -237,7 +243,7 @@ def to_markdown(results: dict[str, Any]) -> str:
     lines = ["# Benchmarks", "", f"Machine: {os.cpu_count()} cores; {r['created']}.", "",
              "| figure | value | compared with | ratio |", "|---|---|---|---|"]
     if "ingest_passages_per_s" in r:
-        lines.append(f"| ingest throughput (full reindex, model loaded) | {r['ingest_passages_per_s']} passages/s | "
+        lines.append(f"| ingest throughput (fresh index, model loaded) | {r['ingest_passages_per_s']} passages/s | "
                      f"raw encoder {r['encode_passages_per_s']} passages/s | {r['ingest_vs_encode_ratio']} (target ≥ 0.9) |")
     if "answer_p50_ms" in r:
         lines.append(f"| warm answer p50 / p95 | {r['answer_p50_ms']} / {r['answer_p95_ms']} ms | floor (query embedding + "

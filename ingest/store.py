@@ -165,7 +165,7 @@ class EvidenceStore:
         return rm
 
     # ---- writing -----------------------------------------------------------------------------
-    def sync(self, passages: Iterable[Passage], embedder: Embedder, *, batch_size: int = 128,
+    def sync(self, passages: Iterable[Passage], embedder: Embedder, *, batch_size: int = 512,
              on_batch: Callable[[int], None] | None = None, force: bool = False) -> dict[str, int]:
         """Bring the collection in line with ``passages`` (LangChain indexing API, full cleanup).
 
