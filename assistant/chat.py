@@ -15,6 +15,7 @@ import time
 from typing import Any, Sequence
 
 from assistant.errors import InvalidQuestionError
+from assistant.retrieve import is_enumerative, tokenize
 from assistant.safety import CRISIS_MESSAGE, check_crisis, normalise, out_of_scope_reason
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer, Embedder
@@ -95,8 +96,6 @@ def in_scope(question: str, standalone: str, result: Any, threshold: float, has_
     uses a word tied to peer work, a margin lower for a follow-up in a conversation, and the much
     higher NO_ANCHOR_THRESHOLD when nothing ties it to peer work ("How do I become a psychiatrist?").
     """
-    from assistant.retrieve import tokenize
-
     if result.mentioned_cards:
         return True
     tokens = set(tokenize(question))
@@ -207,9 +206,8 @@ class Assistant:
         verdict = check_crisis(q)
         vector = None
         reason = out_of_scope_reason(q)
-        # The classifier knows mental-health talk, not code or prompt injection: those skip it (the
-        # crisis rules above still apply to them).
-        # The classifier reads sentences: one or two words ("Zeng", "Is it?") are left to the rules.
+        # The classifier reads sentences about mental health: code, prompt injection and one- to
+        # three-word questions ("Zeng", "Is it?") skip it; the crisis rules above still apply to them.
         if (not verdict.crisis and self.settings.semantic_crisis_check and reason not in NO_CLASSIFIER
                 and len(re.findall(r"\w+", q)) >= MIN_WORDS_FOR_CLASSIFIER):
             vector = self.embedder.embed_query(q)
@@ -224,8 +222,6 @@ class Assistant:
         retriever.check_theme(theme)
         t1 = time.perf_counter()
         query = retrieval_query(standalone)
-        from assistant.retrieve import is_enumerative
-
         # Only the new question decides whether to list every study (not an earlier turn).
         new_part = standalone.split(" (follow-up to: ")[0]
         result = retriever.retrieve(query, theme=theme, enumerate_all=is_enumerative(new_part),
@@ -234,29 +230,34 @@ class Assistant:
         retrieved = [{"chunk_id": sp.passage.id, "card_id": sp.passage.card_id, "score": round(sp.score, 6)}
                      for sp in result.passages]
 
-        from assistant.retrieve import tokenize
-
         if reason is None and not tokenize(standalone) and not result.mentioned_cards:
             reason = "the question has no words to search the evidence for"
         if reason is None and not in_scope(q, standalone, result, self.settings.abstain_threshold,
                                            has_history=bool(history)):
             reason = "the question is not about implementing or supporting peer work in mental health services"
         if reason is not None:
-            topics = [retriever.taxonomy.strategy_title(t, s) for t, s, _ in result.strategy_matches[:3]]
-            text = (f"The evidence in this assistant does not cover that ({reason}). It covers how mental health "
-                    f"services introduce and support peer workers, for example: {'; '.join(topics)}.")
-            return Answer(question=q, status="abstained", answer=text, reason=reason, nearest_topics=topics,
-                          standalone_question=standalone, retrieved=retrieved,
-                          timings_ms={"retrieve": t_retrieve, "compose": 0.0, "total": _ms(t0)})
+            return self._abstain(q, standalone, reason, result, retrieved, t_retrieve, t0)
 
         t2 = time.perf_counter()
         composition = self._compose(standalone, result)
+        if not composition.citations:
+            return self._abstain(q, standalone, "no passage in the evidence base supports an answer", result,
+                                 retrieved, t_retrieve, t0)
         return Answer(
             question=q, status="answered", answer=composition.answer, strategies=composition.strategies,
             citations=composition.citations, evidence=composition.evidence, retrieved=retrieved,
             standalone_question=standalone,
             timings_ms={"retrieve": t_retrieve, "compose": _ms(t2), "total": _ms(t0)},
         )
+
+    def _abstain(self, q: str, standalone: str, reason: str, result: Any, retrieved: list[dict[str, Any]],
+                 t_retrieve: float, t0: float) -> Answer:
+        topics = [self.retriever.taxonomy.strategy_title(t, s) for t, s, _ in result.strategy_matches[:3]]
+        text = (f"The evidence in this assistant does not cover that ({reason}). It covers how mental health "
+                f"services introduce and support peer workers, for example: {'; '.join(topics)}.")
+        return Answer(question=q, status="abstained", answer=text, reason=reason, nearest_topics=topics,
+                      standalone_question=standalone, retrieved=retrieved,
+                      timings_ms={"retrieve": t_retrieve, "compose": 0.0, "total": _ms(t0)})
 
     def _compose(self, question: str, result: Any) -> Any:
         from assistant.compose import compose_grounded

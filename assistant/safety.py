@@ -142,13 +142,7 @@ _HYPOTHETICAL_OR_PAST = re.compile(
     r"after (a|an|the) (death|incident|suicide|loss|attempt|event|serious)|"
     r"incident review|the review|at (high |higher |increased )?risk of|risk assessments?)\b",
     re.IGNORECASE)
-_POLICY = re.compile(
-    r"\b(if|when|whenever|in case|what if|should|policy|policies|procedure|protocol|guideline|guidance|framework|"
-    r"training|train|prevention|postvention|evidence|research|stud(y|ies)|literature|review|best practice|"
-    r"approach|in general|generally|typically|in the past|history of|previous(ly)?|lived experience|ever|"
-    r"how (do|should|can|could) (we|our|services|organisations|organizations|managers|teams)|"
-    r"can (a|an|peer|our)|is it (ok|okay|appropriate|wise|safe))\b",
-    re.IGNORECASE)
+
 
 _SELF_RE = re.compile("|".join(_SELF), re.IGNORECASE)
 _DANGER_RE = re.compile("|".join(_DANGER), re.IGNORECASE)

@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import PROJECT_ROOT, Settings
+from assistant.settings import Settings
 
 QUESTION = "Who should supervise peer workers?"
 
@@ -257,7 +257,7 @@ def to_markdown(results: dict[str, Any]) -> str:
     if "serve_peak_rss_mb" in r:
         lines.append(f"| `peer-assist serve` peak RSS | {r['serve_peak_rss_mb']} MB | | |")
     if r.get("scale"):
-        lines += ["", f"## Scale run (generated corpus, hash embedder: store + record manager + retrieval cost)", "",
+        lines += ["", "## Scale run (generated corpus, hash embedder: store + record manager + retrieval cost)", "",
                   "| passages | indexing s per 1,000 added | query p50 ms | query p95 ms | retriever load s |",
                   "|---|---|---|---|---|"]
         for row in r["scale"]:

@@ -6,7 +6,6 @@ Chroma, LangChain and SQLAlchemy types stay inside this module; callers see Pass
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from assistant.errors import IndexNotBuiltError, StoreUnavailableError
