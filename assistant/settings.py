@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     query_encoder: Literal["numpy", "sentence-transformers"] = Field(
         "numpy", description="How questions are embedded: the model's weights run in NumPy (fast start, same "
                              "vectors) or through sentence-transformers.")
+    index_batch_size: int = Field(512, ge=1, le=10_000,
+                                  description="Passages per LangChain indexing batch (embedded and written together).")
     embedding_batch_size: int = Field(64, gt=0, le=1024, description="Sentences per encoder batch.")
     chunk_size: int = Field(800, ge=200, le=4000, description="Largest passage, in characters (MiniLM reads 256 tokens).")
     chunk_overlap: int = Field(100, ge=0, description="Characters shared by consecutive pieces of a long section.")

@@ -228,7 +228,8 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
             if progress is not None:
                 progress(min(done, len(passages)), len(passages))
 
-        stats = store.sync(passages, embedder, on_batch=on_batch, force=full and same_vectors)
+        stats = store.sync(passages, embedder, on_batch=on_batch, force=full and same_vectors,
+                           batch_size=settings.index_batch_size)
         if progress is not None:
             progress(len(passages), len(passages))
         report.added, report.skipped, report.deleted = stats["added"], stats["skipped"], stats["deleted"]

@@ -331,7 +331,7 @@ def test_lock_is_released_when_a_run_fails(mini_indexed_settings: Settings) -> N
 
 
 def test_interrupted_first_run_converges(fake_settings: Settings) -> None:
-    settings = fake_settings
+    settings = fake_settings.model_copy(update={"index_batch_size": 64})  # several batches, so a crash lands mid-run
     expected = expected_ids(settings)
     flaky = FlakyEmbedder(fail_on_call=2)
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -353,7 +353,7 @@ def test_interrupted_first_run_converges(fake_settings: Settings) -> None:
 
 
 def test_interrupted_incremental_run_converges(indexed_settings: Settings) -> None:
-    settings = indexed_settings
+    settings = indexed_settings.model_copy(update={"index_batch_size": 64})
     before = ids_by_card(settings)
     # Retitle enough cards that their new passages fill more than one embedding batch.
     changed = []

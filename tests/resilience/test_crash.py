@@ -119,7 +119,7 @@ def kill_once(settings: Settings, point: KillPoint, work: Path) -> dict[str, Any
     trace = work / "trace.txt"
     trace.unlink(missing_ok=True)
     env = child_env(**settings_env(settings), RESILIENCE_TRACE=trace, RESILIENCE_SLOW_EMBED_S=SLOW_EMBED_S,
-                    RESILIENCE_CRASH_AT=point.crash_at)
+                    RESILIENCE_CRASH_AT=point.crash_at, PEER_ASSIST_INDEX_BATCH_SIZE="128")  # several batches
     args = ["ingest", "--json"] + (["--full"] if point.kind == "full" else [])
     t0 = time.monotonic()
     proc = start_cli(args, env)
