@@ -112,6 +112,7 @@ class HybridRetriever:
         self._passages: list[Passage] | None = None
         self._bm25: Any = None
         self._strategy_keys: list[tuple[str, str]] = []
+        self._strategy_tokens: list[set[str]] = []
         self._strategy_vectors: Any = None
         self._by_strategy: dict[tuple[str, str], list[Passage]] = {}
         self._surnames: dict[str, set[str]] = {}
@@ -157,6 +158,8 @@ class HybridRetriever:
                                 surnames.setdefault(name.lower(), set()).add(p.card_id)
                     self._surnames = surnames
                     self._strategy_keys = [(t.id, s) for t in self.taxonomy.themes.values() for s in t.strategies]
+                    self._strategy_tokens = [set(tokenize(f"{s.replace('-', ' ')} {self.taxonomy.themes[t].strategies[s]}"))
+                                             for t, s in self._strategy_keys]
                     texts = [f"{self.taxonomy.themes[t].strategies[s]}. {self.taxonomy.themes[t].strategy_descriptions[s]}"
                              for t, s in self._strategy_keys]
                     import numpy as np
@@ -189,9 +192,8 @@ class HybridRetriever:
         sims = self._strategy_vectors @ np.asarray(vector, dtype="float32")
         if query:
             q_tokens = set(tokenize(query))
-            for i, (theme, strategy) in enumerate(self._strategy_keys):
-                title = f"{strategy.replace('-', ' ')} {self.taxonomy.themes[theme].strategies[strategy]}"
-                shared = q_tokens & set(tokenize(title))
+            for i, title_tokens in enumerate(self._strategy_tokens):
+                shared = q_tokens & title_tokens
                 sims[i] += 0.05 * sum(min(max(self.idf(t), 0.0), 3.0) for t in shared)
         order = np.argsort(-sims)[:top]
         return [(*self._strategy_keys[i], float(sims[i])) for i in order]

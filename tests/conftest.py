@@ -9,7 +9,7 @@ import os
 import shutil
 import socket
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import pytest
 
@@ -20,6 +20,18 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from assistant.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 CORPUS = PROJECT_ROOT / "corpus"
+
+
+class NoEmbedder:
+    """Fails the test if anything is embedded."""
+
+    name = "no-embedder"
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        raise AssertionError(f"embedded {len(texts)} passages on a run that should embed nothing")
+
+    def embed_query(self, text: str) -> list[float]:
+        raise AssertionError("embedded a query")
 
 
 class NetworkBlocked(AssertionError):

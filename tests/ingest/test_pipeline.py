@@ -16,6 +16,7 @@ from assistant.errors import CorpusError, IndexBusyError
 from assistant.settings import Settings
 from ingest.pipeline import index_is_built, read_manifest, run_ingest, writer_lock
 from ingest.store import EvidenceStore
+from tests.conftest import NoEmbedder
 from tests.ingest.conftest import (
     GOOD_BODY,
     GOOD_ID,
@@ -34,18 +35,6 @@ EDITED, DELETED = "gates-2007", "chinman-2008"
 EDITED_PATH, DELETED_PATH = "studies/gates-2007.md", "studies/chinman-2008.md"
 OLD_SENTENCE = "Qualitative study in one US city"
 NEW_SENTENCE = "Qualitative study in a single US city"
-
-
-class NoEmbedder:
-    """Fails the test if anything is embedded."""
-
-    name = "no-embedder"
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        raise AssertionError(f"embedded {len(texts)} passages on a run that should embed nothing")
-
-    def embed_query(self, text: str) -> list[float]:
-        raise AssertionError("embedded a query")
 
 
 class FlakyEmbedder(HashEmbedder):

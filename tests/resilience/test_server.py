@@ -11,12 +11,13 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 
 from assistant.settings import Settings
 from ingest.pipeline import read_manifest, run_ingest
+from tests.conftest import NoEmbedder
 from tests.resilience.conftest import (
     FIGURES,
     QUESTION,
@@ -37,18 +38,6 @@ from tests.resilience.conftest import (
 pytestmark = [pytest.mark.server, pytest.mark.timeout(300)]
 
 MINI_CARDS = ("review/zeng-2021.md", "studies/gates-2007.md", "studies/chinman-2008.md", "related/byrne-2022.md")
-
-
-class NoEmbedder:
-    """Fails the test if anything is embedded."""
-
-    name = "no-embedder"
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        raise AssertionError(f"embedded {len(texts)} passages on a run that should embed nothing")
-
-    def embed_query(self, text: str) -> list[float]:
-        raise AssertionError("embedded a query")
 
 
 def refuse_writes(m: pytest.MonkeyPatch) -> None:
