@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, Sequence
 
-CardKind = Literal["review", "study", "related-review", "related-study"]
+CardKind = Literal["review", "study", "related-review", "related-study", "guidance"]
 Status = Literal["answered", "abstained", "crisis"]
 
 
@@ -44,6 +44,9 @@ class Card:
     doi: str | None = None
     url: str | None = None
     participants: str | None = None
+    published: str | None = None  # guidance: the document's date as printed (e.g. "2016-03")
+    document_type: str | None = None  # guidance: what kind of document (practice guide, framework, ...)
+    authors_complete: bool = True  # False: only some authors are known, so citations say "et al."
 
     @property
     def design_type(self) -> str:
@@ -53,7 +56,7 @@ class Card:
     @property
     def short_cite(self) -> str:
         first = self.authors[0].split(",")[0].strip() if self.authors else self.id
-        etal = " et al." if len(self.authors) > 2 else (f" & {self.authors[1].split(',')[0].strip()}" if len(self.authors) == 2 else "")
+        etal = " et al." if len(self.authors) > 2 or not self.authors_complete else (f" & {self.authors[1].split(',')[0].strip()}" if len(self.authors) == 2 else "")
         return f"{first}{etal} ({self.year})"
 
     @property

@@ -19,19 +19,20 @@ import yaml
 from assistant.errors import CorpusError, EmptyCorpusError
 from assistant.types import Card, Section
 
-KINDS = ("review", "study", "related-review", "related-study")
+KINDS = ("review", "study", "related-review", "related-study", "guidance")
 INCLUSION = ("confirmed", "probable", "possible", "n/a")
 DESIGN_TYPES = (
     "qualitative", "mixed methods", "quantitative", "programme evaluation", "randomised trial",
     "systematic review", "scoping review", "narrative review", "umbrella review", "framework",
+    "guidance",
 )
 REQUIRED = ("id", "kind", "title", "authors", "year", "venue", "country", "setting", "design",
             "review_inclusion", "themes", "sources")
-OPTIONAL = ("doi", "url", "participants")
+OPTIONAL = ("doi", "url", "participants", "published", "document_type", "authors_complete")
 ID_RE = re.compile(r"^[a-z]+(?:-[a-z]+)*-\d{4}[a-z]?$")
 DOI_RE = re.compile(r"^10\.\d{4,9}/[^\s\"<>]+$")
 URL_RE = re.compile(r"^https?://[^\s\"<>]+$")
-STRATEGY_HEADING_RE = re.compile(r"^(?P<theme>[a-z-]+)/(?P<strategy>[a-z0-9-]+):\s*(?P<title>\S.*)$")
+STRATEGY_HEADING_RE = re.compile(r"^(?P<theme>[a-z-]+)(?:/(?P<strategy>[a-z0-9-]+))?:\s*(?P<title>\S.*)$")
 MIN_YEAR = 1950
 MAX_HEADING_DEPTH_CHARS = 300
 
@@ -198,15 +199,15 @@ def parse_sections(body: str, rel: str, taxonomy: Taxonomy, problems: list[Probl
             m = STRATEGY_HEADING_RE.match(heading)
             if not m:
                 problems.append(Problem(rel, f"heading '{heading[:80]}'",
-                                        "a strategy heading must read '<theme-id>/<strategy-id>: <title>'",
+                                        "a strategy heading must read '<theme-id>/<strategy-id>: <title>' (or '<theme-id>: <title>' for a theme-level finding)",
                                         "start the heading with a theme and strategy id from corpus/themes.yaml"))
                 current = {"name": "strategy-intro", "heading": heading}
                 continue
-            theme, strategy = m["theme"], m["strategy"]
+            theme, strategy = m["theme"], m["strategy"]  # strategy None: a theme-level heading
             if theme not in taxonomy.themes:
                 problems.append(Problem(rel, f"heading '{heading[:80]}'", f"unknown theme id '{theme}'",
                                         f"use one of: {', '.join(taxonomy.themes)}"))
-            elif strategy not in taxonomy.themes[theme].strategies:
+            elif strategy is not None and strategy not in taxonomy.themes[theme].strategies:
                 problems.append(Problem(rel, f"heading '{heading[:80]}'",
                                         f"unknown strategy id '{strategy}' for theme '{theme}'",
                                         f"use one of: {', '.join(taxonomy.themes[theme].strategies)}"))
@@ -335,6 +336,16 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
         problems.append(Problem(rel, "design", f"'{design[:60]}' does not start with a known design type",
                                 f"start it with one of: {', '.join(DESIGN_TYPES)}, then '; details'"))
     participants = _check_str(meta, "participants", rel, problems)
+    published = _check_str(meta, "published", rel, problems, 40)
+    authors_complete = meta.get("authors_complete", True)
+    if not isinstance(authors_complete, bool):
+        problems.append(Problem(rel, "authors_complete", f"must be true or false, got {str(authors_complete)[:20]!r}",
+                                "write `authors_complete: false` when the author list could not be verified in full"))
+        authors_complete = True
+    document_type = _check_str(meta, "document_type", rel, problems, 200)
+    if kind == "guidance" and document_type is None:
+        problems.append(Problem(rel, "document_type", "a guidance card must say what kind of document it is",
+                                "add e.g. `document_type: employer's implementation guide`"))
     inclusion = meta.get("review_inclusion")
     if inclusion is not None:
         if inclusion not in INCLUSION:
@@ -343,7 +354,7 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
         elif kind == "study" and inclusion == "n/a":
             problems.append(Problem(rel, "review_inclusion", "a study card needs probable, possible or confirmed",
                                     "say how likely the review includes this study"))
-        elif kind in ("review", "related-review", "related-study") and inclusion != "n/a":
+        elif kind in ("review", "related-review", "related-study", "guidance") and inclusion != "n/a":
             problems.append(Problem(rel, "review_inclusion", f"must be n/a for a {kind} card", "write `review_inclusion: n/a`"))
     year = meta.get("year")
     max_year = _dt.date.today().year + 1
@@ -413,6 +424,7 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
         country=country, setting=setting, design=design, review_inclusion=str(inclusion), themes=tuple(themes),
         sources=tuple(sources), sections=tuple(sections), path=path,
         content_hash=hashlib.sha256(raw).hexdigest(), doi=doi, url=url, participants=participants,
+        published=published, document_type=document_type, authors_complete=authors_complete,
     )
 
 

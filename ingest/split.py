@@ -47,6 +47,8 @@ def card_meta(card: Card) -> dict[str, Any]:
         "review_inclusion": card.review_inclusion,
         "doi": card.doi or "",
         "url": card.url or "",
+        "document_type": card.document_type or "",
+        "published": card.published or "",
     }
     return meta
 
@@ -146,7 +148,7 @@ def to_metadata(p: Passage) -> dict[str, str | int | float | bool]:
 def from_metadata(meta: dict[str, Any]) -> Passage:
     """Rebuild a Passage from vector-store metadata."""
     card_keys = ("title", "year", "authors", "short_cite", "kind", "country", "design", "design_type",
-                 "review_inclusion", "doi", "url")
+                 "review_inclusion", "doi", "url", "document_type", "published")
     return Passage(
         id=str(meta["passage_id"]), card_id=str(meta["card_id"]), section=str(meta["section"]),
         heading=str(meta["heading"]), text=str(meta["text"]), theme=meta.get("theme") or None,
