@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import gradio as gr
 
     from assistant.chat import Assistant
-    from assistant.types import Answer, Card
+    from assistant.types import Answer
+    from ingest.types import Card
     from ingest.cards import Corpus
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
     all_card_choices = [(f"{c.short_cite} — {c.title}", c.id) for c in sorted(cards.values(), key=lambda c: c.id)]
     theme_choices = [("All themes", ALL_THEMES)] + [(title, tid) for tid, title in theme_titles.items()]
     download_dir = Path(tempfile.mkdtemp(prefix="peer-assist-answers-"))
-    limit = settings.max_question_chars
+    limit = settings.scope.max_question_chars
 
     def _theme(value: str | None) -> str | None:
         return None if value in (None, "", ALL_THEMES) else value
@@ -438,10 +439,10 @@ def launch_app(demo: gr.Blocks, settings: Settings, *, port: int | None = None, 
                prevent_thread_lock: bool = False, quiet: bool = False) -> tuple[Any, str, str]:
     """Launch ``demo`` locally: auth when configured, no share link, no server-side rendering, no analytics."""
     auth = None
-    if settings.auth_user and settings.auth_password is not None:
-        auth = (settings.auth_user, settings.auth_password.get_secret_value())
+    if settings.ui.auth_user and settings.ui.auth_password is not None:
+        auth = (settings.ui.auth_user, settings.ui.auth_password.get_secret_value())
     return demo.launch(
-        server_name=host or settings.host, server_port=settings.port if port is None else port,
+        server_name=host or settings.ui.host, server_port=settings.ui.port if port is None else port,
         auth=auth, auth_message=f"Sign in to the {TITLE}." if auth else None,
         share=False, inbrowser=False, show_error=False, quiet=quiet, prevent_thread_lock=prevent_thread_lock,
         ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
@@ -457,7 +458,7 @@ def serve(settings: Settings | None = None) -> None:
     from ingest.pipeline import index_is_built, run_ingest
 
     if not index_is_built(settings):
-        print(f"No index in {settings.index_dir} yet: building it from {settings.corpus_dir} (first run only)…",
+        print(f"No index in {settings.index.index_dir} yet: building it from {settings.index.corpus_dir} (first run only)…",
               flush=True)
         step = {"next": 0}
 
@@ -475,7 +476,7 @@ def serve(settings: Settings | None = None) -> None:
     assistant.warm_up()
     demo = build_app(settings, assistant)
     _, local_url, _ = launch_app(demo, settings, prevent_thread_lock=True, quiet=True)
-    login = " (login required)" if settings.auth_user and settings.auth_password else ""
+    login = " (login required)" if settings.ui.auth_user and settings.ui.auth_password else ""
     print(f"{TITLE} is running at {local_url}{login}", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     _stop_on_sigterm()

@@ -23,7 +23,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         if value is not None:
             overrides[key] = value
     base = get_settings()
-    return base.model_copy(update=overrides) if not overrides else Settings(**{**base.model_dump(), **overrides})
+    return base.replace(**overrides) if overrides else base
 
 
 def _configure_logging(verbose: int) -> None:
@@ -45,8 +45,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ingest.cards import load_corpus
 
     settings = _settings(args)
-    corpus = load_corpus(settings.corpus_dir, settings.max_card_bytes)
-    print(f"OK: {len(corpus.cards)} cards in {settings.corpus_dir} are valid.")
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+    print(f"OK: {len(corpus.cards)} cards in {settings.index.corpus_dir} are valid.")
     return 0
 
 
@@ -54,7 +54,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from ingest.cards import load_corpus
 
     settings = _settings(args)
-    corpus = load_corpus(settings.corpus_dir, settings.max_card_bytes)
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
     by_kind: dict[str, int] = {}
     by_theme: dict[str, set[str]] = {t: set() for t in corpus.taxonomy.themes}
     strategies: dict[str, int] = {t: 0 for t in corpus.taxonomy.themes}

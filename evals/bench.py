@@ -44,25 +44,25 @@ def _cli() -> list[str]:
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"PEER_ASSIST_INDEX_DIR": str(settings.index_dir), "PEER_ASSIST_CORPUS_DIR": str(settings.corpus_dir)})
+    env.update({"PEER_ASSIST_INDEX_DIR": str(settings.index.index_dir), "PEER_ASSIST_CORPUS_DIR": str(settings.index.corpus_dir)})
     env.update(extra)
     return env
 
 
 def bench_ingest(settings: Settings) -> dict[str, Any]:
     """Full ingest with a loaded model vs raw encoding of the same passage texts."""
-    from assistant.embedding import get_embedder
+    from ingest.embedding import get_embedder
     from ingest.cards import load_corpus
     from ingest.pipeline import run_ingest
     from ingest.split import split_corpus
 
-    corpus = load_corpus(settings.corpus_dir, settings.max_card_bytes)
-    passages = split_corpus(corpus.cards, settings.chunk_size, settings.chunk_overlap)
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+    passages = split_corpus(corpus.cards, settings.index.chunk_size, settings.index.chunk_overlap)
     texts = [p.embed_text() for p in passages]
     embedder = get_embedder(settings)
     embedder.embed_documents(texts[:8])  # load the model outside the timings
     # One throwaway ingest so that one-time imports (LangChain, Chroma, SQLAlchemy) are not counted.
-    run_ingest(settings.model_copy(update={"index_dir": settings.index_dir.with_name("warm-up")}),
+    run_ingest(settings.replace(index_dir=settings.index.index_dir.with_name("warm-up")),
                embedder=embedder, corpus=corpus)
     encode_s, ingest_s = [], []
     for i in range(2):
@@ -70,7 +70,7 @@ def bench_ingest(settings: Settings) -> dict[str, Any]:
         embedder.embed_documents(texts)
         encode_s.append(time.perf_counter() - t)
         # A fresh index each time: every passage is embedded and added, as when a maintainer builds it.
-        fresh = settings.model_copy(update={"index_dir": settings.index_dir.with_name(f"fresh-{i}")})
+        fresh = settings.replace(index_dir=settings.index.index_dir.with_name(f"fresh-{i}"))
         t = time.perf_counter()
         report = run_ingest(fresh, embedder=embedder, corpus=corpus)
         ingest_s.append(time.perf_counter() - t)
@@ -96,7 +96,7 @@ def bench_noop(settings: Settings, runs: int = 3) -> dict[str, Any]:
 
 def bench_answers(settings: Settings, repeats: int = 3) -> dict[str, Any]:
     """Warm answer latency vs the floor (query embedding + vector query) on the gold test questions."""
-    from assistant.chat import Assistant, retrieval_query, rewrite_followup
+    from assistant.chat import Assistant
     from evals.run import GOLD, load_gold
 
     gold = [g for g in load_gold(GOLD) if g.get("split") == "test" and g["type"] == "answerable"]
@@ -108,10 +108,10 @@ def bench_answers(settings: Settings, repeats: int = 3) -> dict[str, Any]:
     answer_ms, floor_ms = [], []
     for _ in range(repeats):
         for g in gold:
-            query = retrieval_query(rewrite_followup(g["question"], g.get("history") or []))
+            query = assistant.followup(g["question"], g.get("history") or []).retrieval_query
             t = time.perf_counter()
             vector = retriever.embedder.embed_query(query)
-            retriever.store.query(vector, settings.candidates)
+            retriever.store.query(vector, settings.retrieval.candidates)
             floor_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             assistant.ask(g["question"], history=g.get("history"))
@@ -184,19 +184,20 @@ def bench_serve(settings: Settings, requests: int = 10, timeout: float = 120.0) 
 
 def bench_scale(settings: Settings, total: int, steps: int = 5, queries: int = 50) -> dict[str, Any]:
     """Index a generated corpus in steps; time per 1,000 passages and query p95 at each size."""
-    from assistant.embedding import HashEmbedder
-    from assistant.retrieve import HybridRetriever
-    from assistant.types import Passage
+    from ingest.embedding import HashEmbedder
+    from assistant.retrieval import HybridRetriever
+    from ingest.types import Passage
     from ingest.cards import load_corpus
-    from ingest.split import passage_id, split_corpus, split_sentences
+    from ingest.split import passage_id, split_corpus
+    from ingest.text import split_sentences
     from ingest.store import EvidenceStore
 
-    corpus = load_corpus(settings.corpus_dir, settings.max_card_bytes)
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
     sentences = [s for p in split_corpus(corpus.cards) for s in split_sentences(p.text)]
     rng = random.Random(7)
     tmp = Path(tempfile.mkdtemp(prefix="peer-scale-"))
-    scale_settings = settings.model_copy(update={"index_dir": tmp, "embedding_model": "hash-384",
-                                                 "collection_prefix": "scale", "chroma_host": None})
+    scale_settings = settings.replace(index_dir=tmp, embedding_model="hash-384", collection_prefix="scale",
+                                      chroma_host=None)
     store = EvidenceStore(scale_settings)
     embedder = HashEmbedder(384)
     themes = list(corpus.taxonomy.themes)
@@ -219,7 +220,10 @@ def bench_scale(settings: Settings, total: int, steps: int = 5, queries: int = 5
             stats = store.sync(generated, embedder, batch_size=512)
             seconds = time.perf_counter() - t
             added = stats["added"]
-            retriever = HybridRetriever(scale_settings, embedder, corpus.taxonomy, store=store)
+            from ingest.vocabulary import VOCABULARY_FILE, load_vocabulary
+
+            vocabulary = load_vocabulary(scale_settings.index.data_file(VOCABULARY_FILE))
+            retriever = HybridRetriever(scale_settings.retrieval, embedder, corpus.taxonomy, vocabulary, store)
             t = time.perf_counter()
             retriever.passages  # noqa: B018 - load passages and build BM25 once
             load_s = time.perf_counter() - t
@@ -269,7 +273,7 @@ def to_markdown(results: dict[str, Any]) -> str:
 def main(settings: Settings, *, as_json: bool = False, quick: bool = False, out: Path | None = None,
          scale: int = 50_000) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="peer-bench-"))
-    bench_settings = settings.model_copy(update={"index_dir": tmp / "index"})
+    bench_settings = settings.replace(index_dir=tmp / "index")
     results: dict[str, Any] = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         for name, fn in (("ingest", bench_ingest), ("noop", bench_noop), ("answers", bench_answers),

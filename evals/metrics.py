@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-_MARKER = re.compile(r"\[(\d+)\]")
+from assistant.compose.base import MARKER_RE as _MARKER
 
 
 def ranked_cards(card_ids: Iterable[str]) -> list[str]:

@@ -48,11 +48,11 @@ def status_ok(row: dict[str, Any], status: str) -> bool:
 def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant: Any = None,
                   progress: bool = True) -> list[dict[str, Any]]:
     """Ask every gold question; return one result row per question."""
-    from assistant.chat import Assistant, retrieval_query, rewrite_followup
+    from assistant.chat import Assistant
     from ingest.cards import load_corpus
 
     assistant = assistant or Assistant(settings)
-    card_texts = {c.id: c.full_text() for c in load_corpus(settings.corpus_dir, settings.max_card_bytes).cards}
+    card_texts = {c.id: c.full_text() for c in load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes).cards}
     iterator: Any = gold
     if progress:
         from tqdm import tqdm
@@ -81,7 +81,7 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
             row["theme_hit"] = bool(expected_themes & set(check.themes)) if expected_themes else None
             row["theme_coverage"] = (len(expected_themes & set(check.themes)) / len(expected_themes)
                                      if expected_themes else None)
-            query = retrieval_query(rewrite_followup(item["question"], history))
+            query = assistant.followup(item["question"], history).retrieval_query
             for mode in MODES:
                 result = assistant.retriever.retrieve(query, k=20, mode=mode, enumerate_all=False)
                 ranked = M.ranked_cards(sp.passage.card_id for sp in result.passages)
@@ -90,10 +90,11 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
                     "mrr": M.mrr(ranked, expected_cards), "ndcg@10": M.ndcg_at(ranked, expected_cards, 10),
                     "ranked": ranked[:10],
                 }
-        if settings.composer == "llm" and data["citations"]:
-            from assistant.llm import support
+        if settings.compose.composer == "llm" and data["citations"]:
+            from assistant.compose.llm import support
 
-            row["support"] = M.share(support(s["text"], c["quote"]) for s in data["strategies"]
+            tokenize = assistant.vocabulary.tokenizer
+            row["support"] = M.share(support(s["text"], c["quote"], tokenize) for s in data["strategies"]
                                      for c in data["citations"] if c["n"] in s["citations"])
         rows.append(row)
     return rows
@@ -260,7 +261,7 @@ def evaluate(settings: Settings, gold_path: Path = GOLD, assistant: Any = None, 
     return {
         "gold": str(gold_path.relative_to(PROJECT_ROOT) if gold_path.is_relative_to(PROJECT_ROOT) else gold_path),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "settings_hash": settings.settings_hash(), "composer": settings.composer,
+        "settings_hash": settings.settings_hash(), "composer": settings.compose.composer,
         "metrics": {split: aggregate([r for r in rows if split == "all" or r["split"] == split])
                     for split in ("tune", "test", "all")},
         "rows": rows,

@@ -39,7 +39,7 @@ def train(settings: Settings) -> dict[str, Any]:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from assistant.embedding import get_embedder
+    from ingest.embedding import get_embedder
 
     texts, labels = training_data()
     embedder = get_embedder(settings)
@@ -47,7 +47,7 @@ def train(settings: Settings) -> dict[str, Any]:
     X = np.asarray(embed(texts), dtype="float64")
     model = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(X, labels)
     digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
-    return {"embedding_model": settings.embedding_model, "threshold": THRESHOLD, "C": C,
+    return {"embedding_model": settings.index.embedding_model, "threshold": THRESHOLD, "C": C,
             "n_train": len(texts), "n_crisis": int(sum(labels)), "training_digest": digest,
             "bias": float(model.intercept_[0]), "weights": [round(float(w), 6) for w in model.coef_[0]]}
 

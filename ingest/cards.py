@@ -16,8 +16,12 @@ from typing import Any, Iterable
 
 import yaml
 
-from assistant.errors import CorpusError, EmptyCorpusError
-from assistant.types import Card, Section
+from ingest.errors import CorpusError, EmptyCorpusError, Problem
+from ingest.safe_yaml import safe_yaml
+from ingest.taxonomy import Taxonomy, load_taxonomy
+from ingest.types import Card, Section
+
+__all__ = ["Corpus", "Problem", "Taxonomy", "card_files", "load_corpus", "load_taxonomy", "parse_card", "safe_yaml"]
 
 KINDS = ("review", "study", "related-review", "related-study", "guidance")
 INCLUSION = ("confirmed", "probable", "possible", "n/a")
@@ -35,109 +39,6 @@ URL_RE = re.compile(r"^https?://[^\s\"<>]+$")
 STRATEGY_HEADING_RE = re.compile(r"^(?P<theme>[a-z-]+)(?:/(?P<strategy>[a-z0-9-]+))?:\s*(?P<title>\S.*)$")
 MIN_YEAR = 1950
 MAX_HEADING_DEPTH_CHARS = 300
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with one card."""
-
-    file: str
-    field: str
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: [{self.field}] {self.message}. Fix: {self.fix}"
-
-
-@dataclass(frozen=True)
-class Theme:
-    id: str
-    title: str
-    description: str
-    strategies: dict[str, str]  # strategy id -> title
-    strategy_descriptions: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Taxonomy:
-    themes: dict[str, Theme]
-
-    @property
-    def order(self) -> list[str]:
-        """Theme order of the review's model: leadership first, support last."""
-        return list(self.themes)
-
-    def strategy_title(self, theme: str, strategy: str) -> str:
-        return self.themes[theme].strategies.get(strategy, strategy)
-
-
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """Safe YAML (the C parser when available) that also refuses duplicate keys."""
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise yaml.YAMLError(f"a field name must be plain text (line {key_node.start_mark.line + 1})")
-            if key in seen:
-                raise yaml.YAMLError(f"duplicate key '{key}' (line {key_node.start_mark.line + 1})")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def safe_yaml(text: str) -> Any:
-    """Parse YAML safely: no anchors or aliases (no "billion laughs"), no duplicate keys, no objects."""
-    for event in yaml.parse(text, Loader=_BaseLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise yaml.YAMLError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
-        if getattr(event, "anchor", None):
-            raise yaml.YAMLError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader subclass
-
-
-# ------------------------------------------------------------------------------------------------
-# Taxonomy
-
-
-def load_taxonomy(path: Path) -> Taxonomy:
-    """Read ``themes.yaml``; raises CorpusError listing every problem in it."""
-    rel = path.name
-    problems: list[Problem] = []
-    try:
-        data = safe_yaml(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CorpusError([Problem(str(path), "themes.yaml", "the theme taxonomy file is missing",
-                                   "create corpus/themes.yaml (see docs/CARD_GUIDE.md)")]) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CorpusError([Problem(rel, "themes.yaml", f"cannot be read: {exc}", "make it valid UTF-8 YAML")]) from None
-    themes: dict[str, Theme] = {}
-    raw = data.get("themes") if isinstance(data, dict) else None
-    if not isinstance(raw, list) or not raw:
-        raise CorpusError([Problem(rel, "themes", "must be a non-empty list", "list the themes under `themes:`")])
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            problems.append(Problem(rel, f"themes[{i}]", "needs an `id`", "give each theme an id"))
-            continue
-        strategies: dict[str, str] = {}
-        descriptions: dict[str, str] = {}
-        for j, strat in enumerate(item.get("strategies") or []):
-            if not isinstance(strat, dict) or not isinstance(strat.get("id"), str):
-                problems.append(Problem(rel, f"themes[{i}].strategies[{j}]", "needs an `id`", "give each strategy an id"))
-                continue
-            strategies[strat["id"]] = str(strat.get("title") or strat["id"])
-            descriptions[strat["id"]] = str(strat.get("description") or "")
-        if not strategies:
-            problems.append(Problem(rel, f"themes[{i}].strategies", "is empty", "list the theme's strategies"))
-        themes[item["id"]] = Theme(item["id"], str(item.get("title") or item["id"]),
-                                   " ".join(str(item.get("description") or "").split()), strategies, descriptions)
-    if problems:
-        raise CorpusError(problems)
-    return Taxonomy(themes)
 
 
 # ------------------------------------------------------------------------------------------------

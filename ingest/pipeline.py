@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from assistant.errors import IndexBusyError
-from assistant.settings import Settings
-from assistant.types import Card, Embedder, Passage
+from ingest.errors import IndexBusyError
+from ingest.settings import IndexSettings, NestsIndexSettings, index_settings
+from ingest.types import Card, Embedder, Passage
 from ingest.cards import Corpus, load_corpus
 from ingest.split import split_corpus
 
@@ -109,7 +109,7 @@ def writer_lock(index_dir: Path, timeout: float = 0.0) -> Iterator[None]:
         lock.release()
 
 
-def _manifest_for(settings: Settings, collection: str, cards: list[Card], passages: list[Passage],
+def _manifest_for(settings: IndexSettings, collection: str, cards: list[Card], passages: list[Passage],
                   state: str) -> dict[str, Any]:
     by_card: dict[str, list[str]] = {c.id: [] for c in cards}
     for p in passages:
@@ -152,7 +152,7 @@ def plan_changes(previous: dict[str, Any] | None, cards: list[Card], passages: l
 # The job
 
 
-def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False, embedder: Embedder | None = None,
+def run_ingest(settings: IndexSettings | NestsIndexSettings, *, full: bool = False, dry_run: bool = False, embedder: Embedder | None = None,
                progress: Callable[[int, int], Any] | None = None, corpus: Corpus | None = None,
                lock_timeout: float = 0.0) -> IngestReport:
     """Validate the whole corpus, then bring the index in line with it.
@@ -161,6 +161,7 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
     another writer holds the lock, StoreUnavailableError when Chroma cannot be reached.
     ``progress(done, total)`` is called as passages are written.
     """
+    settings = index_settings(settings)
     t0 = time.perf_counter()
     corpus = corpus or load_corpus(settings.corpus_dir, settings.max_card_bytes)
     passages = split_corpus(corpus.cards, settings.chunk_size, settings.chunk_overlap)
@@ -217,7 +218,7 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
             # (every passage embedded and written again), so readers never see it missing or half-empty.
             store.drop()
         if embedder is None:
-            from assistant.embedding import get_embedder
+            from ingest.embedding import get_embedder
 
             embedder = get_embedder(settings)
         done = 0
@@ -243,7 +244,7 @@ def run_ingest(settings: Settings, *, full: bool = False, dry_run: bool = False,
         return report
 
 
-def _recorded_count(settings: Settings, collection: str) -> int | None:
+def _recorded_count(settings: IndexSettings, collection: str) -> int | None:
     """Passages the record manager holds for ``collection`` (plain sqlite3: no LangChain or Chroma import).
 
     Only used in embedded mode, where a complete manifest plus a matching record count means the
@@ -277,7 +278,7 @@ def _rebuilt_report(report: IngestReport, previous: dict[str, Any] | None, cards
     return fresh
 
 
-def _drop_old(settings: Settings, name: str) -> None:
+def _drop_old(settings: IndexSettings, name: str) -> None:
     from ingest.store import EvidenceStore
 
     try:
@@ -286,8 +287,9 @@ def _drop_old(settings: Settings, name: str) -> None:
         log.warning("could not remove the old collection %s: %s", name, exc)
 
 
-def index_is_built(settings: Settings) -> bool:
+def index_is_built(settings: IndexSettings | NestsIndexSettings) -> bool:
     """True when a complete index for the current vector settings exists (cheap: reads the manifest)."""
+    settings = index_settings(settings)
     manifest = read_manifest(settings.index_dir)
     return bool(manifest and manifest.get("state") == "complete"
                 and manifest.get("collection") == settings.collection_name())

@@ -7,31 +7,8 @@ import json
 import re
 from typing import Any, Iterable
 
-from assistant.types import Card, Passage
-
-# Abbreviations that end in a period but do not end a sentence.
-_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|cf|approx|Dr|Prof|Mr|Mrs|Ms|St|No|Fig|incl|esp|etc)|\b[A-Z])\.$")
-_BOUNDARY = re.compile(r"[.!?][\"”')\]]*(?=\s+[\"“(\[]?[A-Z0-9])")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split text into sentences; every sentence is an exact substring of ``text``."""
-    sentences: list[str] = []
-    for para in re.split(r"\n\s*\n", text):
-        para = para.strip()
-        start = 0
-        for m in _BOUNDARY.finditer(para):
-            if m.group(0)[0] == "." and _ABBREV.search(para[max(start, m.start() - 12):m.start() + 1]):
-                continue
-            sentence = para[start:m.end()].strip()
-            if sentence:
-                sentences.append(sentence)
-            start = m.end()
-        tail = para[start:].strip()
-        if tail:
-            sentences.append(tail)
-    return sentences
-
+from ingest.text import split_sentences
+from ingest.types import Card, Passage
 
 def card_meta(card: Card) -> dict[str, Any]:
     """The card metadata a passage carries, so citations need no second lookup."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
-from assistant.errors import IndexNotBuiltError, StoreUnavailableError
-from assistant.settings import Settings, enforce_offline
-from assistant.types import Embedder, Passage
+from ingest.errors import IndexNotBuiltError, StoreUnavailableError
+from ingest.settings import IndexSettings, NestsIndexSettings, enforce_offline, index_settings
+from ingest.types import Embedder, Passage
 from ingest.split import from_metadata, to_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 GET_PAGE = 2000
 
 
-def open_client(settings: Settings) -> ClientAPI:
+def open_client(settings: IndexSettings | NestsIndexSettings) -> ClientAPI:
     """A Chroma client: a server when ``chroma_host`` is set, else the embedded store in index_dir."""
+    settings = index_settings(settings)
     enforce_offline()
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -63,8 +64,8 @@ def as_langchain(embedder: Embedder) -> Any:
 class EvidenceStore:
     """One Chroma collection of passages plus its SQL record manager."""
 
-    def __init__(self, settings: Settings, client: ClientAPI | None = None, collection_name: str | None = None) -> None:
-        self.settings = settings
+    def __init__(self, settings: IndexSettings | NestsIndexSettings, client: ClientAPI | None = None, collection_name: str | None = None) -> None:
+        self.settings = settings = index_settings(settings)
         self.client = client if client is not None else open_client(settings)
         self.name = collection_name or settings.collection_name()
         self._stale_warned = False

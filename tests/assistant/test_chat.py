@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from assistant.chat import Assistant, retrieval_query, rewrite_followup
+from assistant.chat import Assistant
 from assistant.errors import InvalidQuestionError
 from ingest.cards import load_corpus
 
@@ -41,7 +41,7 @@ def test_answer_contract_with_fake_embedder(fake_assistant: Assistant) -> None:
     answer = fake_assistant.ask("Who should supervise peer workers?")
     assert answer.status == "answered"
     assert answer.citations and answer.strategies
-    check_contract(answer, fake_assistant.settings.corpus_dir)
+    check_contract(answer, fake_assistant.settings.index.corpus_dir)
     assert answer.evidence["n_sources"] == len({c.card_id for c in answer.citations})
 
 
@@ -67,7 +67,7 @@ def test_crisis_is_checked_before_retrieval(fake_assistant: Assistant) -> None:
     answer = fresh.ask("My peer worker just told me she wants to kill herself")
     assert answer.status == "crisis"
     assert answer.citations == [] and answer.retrieved == []
-    assert fresh._retriever is None  # retrieval never ran, nothing was even loaded
+    assert "retriever" not in fresh.__dict__  # retrieval never ran, nothing was even loaded
 
 
 def test_out_of_scope_abstains_with_nearest_topics(fake_assistant: Assistant) -> None:
@@ -98,21 +98,22 @@ def test_huge_paste_is_refused_with_the_limit(fake_assistant: Assistant) -> None
 def test_hostile_text_gets_a_normal_answer(fake_assistant: Assistant, text: str) -> None:
     answer = fake_assistant.ask(text)
     assert answer.status in {"answered", "abstained"}
-    check_contract(answer, fake_assistant.settings.corpus_dir)
+    check_contract(answer, fake_assistant.settings.index.corpus_dir)
     assert "\x1b" not in answer.question and "\x07" not in answer.question
 
 
-def test_followup_rewrite() -> None:
+def test_followup_rewrite(fake_assistant: Assistant) -> None:
+    rewrite = fake_assistant.rewriter
     history = ["What should we do before our first peer worker starts?"]
-    out = rewrite_followup("and what about training?", history)
-    assert out.startswith("What does the evidence say about training?")
-    assert history[0] in out
-    assert rewrite_followup("Who should supervise them?", ["How do we recruit peer workers?"]).endswith(
+    out = rewrite("and what about training?", history)
+    assert out.new == "What does the evidence say about training?" and out.previous == history[0]
+    assert out.standalone == f"{out.new} (follow-up to: {history[0]})"
+    assert rewrite("Who should supervise them?", ["How do we recruit peer workers?"]).standalone.endswith(
         "(follow-up to: How do we recruit peer workers?)")
     standalone = "How should managers support peer workers after they are hired?"
-    assert rewrite_followup(standalone, history) == standalone
-    assert rewrite_followup("and training?", []) == "and training?"
-    assert retrieval_query(out).startswith("What does the evidence say about training? What does")
+    assert not rewrite(standalone, history).rewritten and rewrite(standalone, history).standalone == standalone
+    assert rewrite("and training?", []).standalone == "and training?"
+    assert out.retrieval_query == f"{out.new} {out.new} {history[0]}"
 
 
 def test_followup_changes_retrieval(fake_assistant: Assistant) -> None:
@@ -124,11 +125,11 @@ def test_followup_changes_retrieval(fake_assistant: Assistant) -> None:
 
 def test_enumerative_question_lists_every_card_on_the_strategy(fake_assistant: Assistant) -> None:
     answer = fake_assistant.ask("Which studies looked at supervision?")
-    corpus = load_corpus(fake_assistant.settings.corpus_dir)
+    corpus = load_corpus(fake_assistant.settings.index.corpus_dir)
     expected = {c.id for c in corpus.cards if any(s.strategy == "supervision" for s in c.sections)}
     cited = {c.card_id for c in answer.citations}
     assert expected <= cited, expected - cited
-    assert len(cited) > fake_assistant.settings.top_k
+    assert len(cited) > fake_assistant.settings.retrieval.top_k
 
 
 @pytest.mark.integration
@@ -137,7 +138,7 @@ def test_real_model_answers_are_grounded(real_assistant: Assistant) -> None:
               "How do we recruit and train peer support workers?", "What policies do we need before peers start?"]:
         answer = real_assistant.ask(q)
         assert answer.status == "answered", q
-        check_contract(answer, real_assistant.settings.corpus_dir)
+        check_contract(answer, real_assistant.settings.index.corpus_dir)
 
 
 @pytest.mark.integration

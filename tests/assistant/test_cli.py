@@ -17,9 +17,9 @@ from assistant.settings import get_settings
 @pytest.fixture
 def cli_env(fake_assistant: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     s = fake_assistant.settings
-    for key, value in {"PEER_ASSIST_CORPUS_DIR": s.corpus_dir, "PEER_ASSIST_INDEX_DIR": s.index_dir,
-                       "PEER_ASSIST_EMBEDDING_MODEL": s.embedding_model,
-                       "PEER_ASSIST_ABSTAIN_THRESHOLD": s.abstain_threshold,
+    for key, value in {"PEER_ASSIST_CORPUS_DIR": s.index.corpus_dir, "PEER_ASSIST_INDEX_DIR": s.index.index_dir,
+                       "PEER_ASSIST_EMBEDDING_MODEL": s.index.embedding_model,
+                       "PEER_ASSIST_ABSTAIN_THRESHOLD": s.scope.abstain_threshold,
                        "PEER_ASSIST_SEMANTIC_CRISIS_CHECK": "false"}.items():
         monkeypatch.setenv(key, str(value))
     get_settings.cache_clear()

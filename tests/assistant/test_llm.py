@@ -10,7 +10,10 @@ from typing import Any, Iterator
 import pytest
 
 from assistant.chat import Assistant
-from assistant.llm import build_prompt, support, verify_reply
+from assistant.compose.llm import build_prompt, support, verify_reply
+from ingest.text import Tokenizer
+
+TOKENIZE = Tokenizer()
 from tests.assistant.test_chat import check_contract
 
 
@@ -50,7 +53,7 @@ def llm_server() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def llm_assistant(fake_assistant: Assistant, llm_server: FakeOpenAI) -> Assistant:
-    settings = fake_assistant.settings.model_copy(update={"composer": "llm", "llm_base_url": llm_server.url,
+    settings = fake_assistant.settings.replace(**{"composer": "llm", "llm_base_url": llm_server.url,
                                                           "llm_model": "test-model", "llm_timeout_s": 5.0})
     return Assistant(settings)
 
@@ -63,8 +66,8 @@ def test_verify_reply_drops_unsupported_sentences() -> None:
 
 
 def test_support_measures_claim_words_in_passage() -> None:
-    assert support("supervision helps peer workers", "Peer workers valued supervision.") > 0.6
-    assert support("bananas are yellow", "Peer workers valued supervision.") == 0.0
+    assert support("supervision helps peer workers", "Peer workers valued supervision.", TOKENIZE) > 0.6
+    assert support("bananas are yellow", "Peer workers valued supervision.", TOKENIZE) == 0.0
 
 
 def test_llm_answer_keeps_only_verified_citations(llm_assistant: Assistant, llm_server: FakeOpenAI) -> None:
@@ -76,7 +79,7 @@ def test_llm_answer_keeps_only_verified_citations(llm_assistant: Assistant, llm_
     assert answer.status == "answered"
     assert "[42]" not in answer.answer and "made-up" not in answer.answer
     assert "cites nothing" not in answer.answer
-    check_contract(answer, llm_assistant.settings.corpus_dir)
+    check_contract(answer, llm_assistant.settings.index.corpus_dir)
     request = llm_server.requests[-1]
     assert request["path"] == "/v1/chat/completions" and request["body"]["model"] == "test-model"
     prompt = request["body"]["messages"][1]["content"]
@@ -88,12 +91,12 @@ def test_llm_failures_fall_back_to_grounded(llm_assistant: Assistant, llm_server
                                             status: int) -> None:
     llm_server.reply, llm_server.status = reply, status
     answer = llm_assistant.ask("Who should supervise peer workers?")
-    grounded = Assistant(llm_assistant.settings.model_copy(update={"composer": "grounded"}))
+    grounded = Assistant(llm_assistant.settings.replace(**{"composer": "grounded"}))
     assert answer.answer == grounded.ask("Who should supervise peer workers?").answer
 
 
 def test_unreachable_endpoint_falls_back(fake_assistant: Assistant) -> None:
-    settings = fake_assistant.settings.model_copy(update={"composer": "llm", "llm_base_url": "http://127.0.0.1:9/v1",
+    settings = fake_assistant.settings.replace(**{"composer": "llm", "llm_base_url": "http://127.0.0.1:9/v1",
                                                           "llm_timeout_s": 1.0})
     answer = Assistant(settings).ask("How do we recruit peer workers?")
     assert answer.status == "answered" and answer.citations

@@ -7,7 +7,18 @@ from typing import Any
 
 import pytest
 
-from assistant.safety import CRISIS_MESSAGE, check_crisis, normalise, out_of_scope_reason
+from assistant.safety import CRISIS_MESSAGE, check_crisis
+from assistant.scope import ScopeCheck
+from assistant.settings import PROJECT_ROOT, ScopeSettings
+from ingest.text import normalise
+from ingest.vocabulary import load_vocabulary
+
+_SCOPE = ScopeCheck(ScopeSettings(), load_vocabulary(PROJECT_ROOT / "corpus" / "vocabulary.yaml"))
+
+
+def out_of_scope_reason(question: str) -> str | None:
+    plain = _SCOPE.plain_reason(question)
+    return plain.reason if plain else None
 from assistant.settings import PROJECT_ROOT
 
 CRISIS = [

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from assistant.retrieve import HybridRetriever
+from assistant.retrieval import HybridRetriever
 from evals.run import BASELINE, GOLD, main
 
 

@@ -107,7 +107,7 @@ def edit_card(path: Path, old: str, new: str) -> None:
 
 def manifest_snapshot(settings: Settings) -> tuple[bytes, int, int] | None:
     """The manifest's bytes, inode and mtime: a rewrite (always a new file) changes the snapshot."""
-    path = settings.index_dir / "manifest.json"
+    path = settings.index.index_dir / "manifest.json"
     if not path.exists():
         return None
     st = path.stat()
@@ -115,7 +115,7 @@ def manifest_snapshot(settings: Settings) -> tuple[bytes, int, int] | None:
 
 
 def manifest(settings: Settings) -> dict[str, Any]:
-    return json.loads((settings.index_dir / "manifest.json").read_text(encoding="utf-8"))
+    return json.loads((settings.index.index_dir / "manifest.json").read_text(encoding="utf-8"))
 
 
 def collection_names(settings: Settings) -> set[str]:
@@ -129,8 +129,8 @@ def expected_ids(settings: Settings) -> set[str]:
     from ingest.cards import load_corpus
     from ingest.split import split_corpus
 
-    corpus = load_corpus(settings.corpus_dir, settings.max_card_bytes)
-    return {p.id for p in split_corpus(corpus.cards, settings.chunk_size, settings.chunk_overlap)}
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+    return {p.id for p in split_corpus(corpus.cards, settings.index.chunk_size, settings.index.chunk_overlap)}
 
 
 def ids_by_card(settings: Settings) -> dict[str, set[str]]:
@@ -175,7 +175,7 @@ def _build_template(tmp_path_factory: pytest.TempPathFactory, name: str,
 
 def _copy_index(template: Settings, tmp_path: Path, corpus: Path) -> Settings:
     settings = make_settings(tmp_path, corpus, embedding_model=HASH_MODEL)
-    shutil.copytree(template.index_dir, settings.index_dir, ignore=shutil.ignore_patterns("ingest.lock"))
+    shutil.copytree(template.index.index_dir, settings.index.index_dir, ignore=shutil.ignore_patterns("ingest.lock"))
     return settings
 
 

@@ -177,8 +177,8 @@ def test_bad_card_never_touches_the_index(bad: Bad, mini_indexed_settings: Setti
     collections_before, manifest_before = collection_names(settings), manifest_snapshot(settings)
     assert count_before == len(ids_before) > 0 and manifest_before is not None
 
-    write_card(settings.corpus_dir, bad.rel, bad.content)
-    code = main(["ingest", "--corpus", str(settings.corpus_dir), "--index-dir", str(settings.index_dir)])
+    write_card(settings.index.corpus_dir, bad.rel, bad.content)
+    code = main(["ingest", "--corpus", str(settings.index.corpus_dir), "--index-dir", str(settings.index.index_dir)])
     out, err = capsys.readouterr()
     assert code == 1
     assert "Indexed" not in out
@@ -229,9 +229,9 @@ def test_run_ingest_raises_corpus_error_before_writing(indexed_settings: Setting
 
     settings = indexed_settings
     before = EvidenceStore(settings).ids()
-    write_card(settings.corpus_dir, GOOD_REL, card_text({"kind": "editorial"}))
+    write_card(settings.index.corpus_dir, GOOD_REL, card_text({"kind": "editorial"}))
     # Also change a valid card: even its passages must not be written while another card is bad.
-    path = settings.corpus_dir / "studies" / "gates-2007.md"
+    path = settings.index.corpus_dir / "studies" / "gates-2007.md"
     path.write_text(path.read_text(encoding="utf-8").replace("Qualitative study in one US city",
                                                              "Qualitative study in a single US city"),
                     encoding="utf-8")

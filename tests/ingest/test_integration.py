@@ -16,7 +16,8 @@ from typing import Sequence
 
 import pytest
 
-from assistant.embedding import SentenceTransformerEmbedder
+from ingest.embedding import SentenceTransformerEmbedder
+from ingest.settings import IndexSettings
 from assistant.settings import Settings
 from ingest.cards import load_corpus
 from ingest.pipeline import run_ingest
@@ -36,14 +37,14 @@ from tests.ingest.conftest import (
 pytestmark = pytest.mark.integration
 
 EDITED = "gates-2007"
-DEFAULT_MODEL = Settings.model_fields["embedding_model"].default
+DEFAULT_MODEL = IndexSettings.model_fields["embedding_model"].default
 
 
 class CountingEmbedder(SentenceTransformerEmbedder):
     """The real embedder, remembering every text it embeds."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings.embedding_model, settings.embedding_batch_size, settings.query_encoder)
+        super().__init__(settings.index.embedding_model, settings.index.embedding_batch_size, settings.index.query_encoder)
         self.texts: list[str] = []
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
@@ -62,7 +63,7 @@ def real_mini_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def test_real_index_holds_exactly_the_corpus_passages(real_mini_index: Settings) -> None:
-    assert not real_mini_index.embedding_model.startswith("hash-")
+    assert not real_mini_index.index.embedding_model.startswith("hash-")
     store = EvidenceStore(real_mini_index)
     expected = expected_ids(real_mini_index)
     assert store.ids() == expected
@@ -70,7 +71,7 @@ def test_real_index_holds_exactly_the_corpus_passages(real_mini_index: Settings)
     keys = store.record_manager().list_keys()
     assert len(keys) == len(set(keys)) and set(keys) == expected
     state = manifest(real_mini_index)
-    assert state["state"] == "complete" and state["fingerprint"] == real_mini_index.vector_fingerprint()
+    assert state["state"] == "complete" and state["fingerprint"] == real_mini_index.index.vector_fingerprint()
     # Real sentence embeddings: 384 dimensions, unit length.
     got = store.collection().get(limit=5, include=["embeddings"])
     for vector in got["embeddings"]:
@@ -78,8 +79,8 @@ def test_real_index_holds_exactly_the_corpus_passages(real_mini_index: Settings)
         assert math.isclose(math.sqrt(sum(float(v) * v for v in vector)), 1.0, abs_tol=1e-3)
     # What is stored is the card text itself.
     settings = real_mini_index
-    by_id = {p.id: p for c in load_corpus(settings.corpus_dir).cards
-             for p in split_card(c, settings.chunk_size, settings.chunk_overlap)}
+    by_id = {p.id: p for c in load_corpus(settings.index.corpus_dir).cards
+             for p in split_card(c, settings.index.chunk_size, settings.index.chunk_overlap)}
     for p in store.passages():
         assert (p.text, p.card_id, p.theme, p.strategy) == (
             by_id[p.id].text, by_id[p.id].card_id, by_id[p.id].theme, by_id[p.id].strategy)
@@ -102,7 +103,7 @@ def test_editing_one_card_re_embeds_only_its_passages(real_mini_index: Settings,
     # Work on a copy of the shared index so other tests keep the pristine one.
     corpus = copy_corpus(tmp_path / "corpus", MINI_CARDS)
     settings = make_settings(tmp_path, corpus, embedding_model=DEFAULT_MODEL)
-    shutil.copytree(real_mini_index.index_dir, settings.index_dir, ignore=shutil.ignore_patterns("ingest.lock"))
+    shutil.copytree(real_mini_index.index.index_dir, settings.index.index_dir, ignore=shutil.ignore_patterns("ingest.lock"))
     before = ids_by_card(settings)
     assert {pid for ids in before.values() for pid in ids} == expected_ids(real_mini_index)
 

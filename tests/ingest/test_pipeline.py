@@ -11,7 +11,7 @@ from typing import Sequence
 import pytest
 
 from assistant.cli import main
-from assistant.embedding import HashEmbedder
+from ingest.embedding import HashEmbedder
 from assistant.errors import CorpusError, IndexBusyError
 from assistant.settings import Settings
 from ingest.pipeline import index_is_built, read_manifest, run_ingest, writer_lock
@@ -55,7 +55,7 @@ class FlakyEmbedder(HashEmbedder):
 
 
 def ingest_cli(settings: Settings, *flags: str) -> list[str]:
-    return ["ingest", "--corpus", str(settings.corpus_dir), "--index-dir", str(settings.index_dir), *flags]
+    return ["ingest", "--corpus", str(settings.index.corpus_dir), "--index-dir", str(settings.index.index_dir), *flags]
 
 
 def record_keys(settings: Settings, collection: str | None = None) -> list[str]:
@@ -71,7 +71,7 @@ def assert_converged(settings: Settings) -> None:
     assert len(keys) == len(set(keys)) and set(keys) == expected
     assert store.count() == len(expected)
     state = manifest(settings)
-    assert state["state"] == "complete" and state["collection"] == settings.collection_name()
+    assert state["state"] == "complete" and state["collection"] == settings.index.collection_name()
     assert {pid for c in state["cards"].values() for pid in c["passages"]} == expected
 
 
@@ -85,7 +85,7 @@ def _env(hash_env: None) -> None:
 
 
 def test_first_run_indexes_every_passage(fake_settings: Settings, tmp_path: Path) -> None:
-    settings = fake_settings.model_copy(update={"index_dir": tmp_path / "deep" / "nested" / "index"})
+    settings = fake_settings.replace(**{"index_dir": tmp_path / "deep" / "nested" / "index"})
     assert not index_is_built(settings)
     seen: list[tuple[int, int]] = []
     report = run_ingest(settings, progress=lambda done, total: seen.append((done, total)))
@@ -94,7 +94,7 @@ def test_first_run_indexes_every_passage(fake_settings: Settings, tmp_path: Path
     assert report.cards == len(manifest(settings)["cards"]) == len(report.changes["added"])
     assert report.rebuilt and report.model_loaded and not report.dry_run
     assert index_is_built(settings)
-    assert (settings.index_dir / "records.sqlite").is_file()
+    assert (settings.index.index_dir / "records.sqlite").is_file()
     assert_converged(settings)
     # Progress goes up to the total, never past it.
     assert seen and seen[-1] == (report.passages, report.passages)
@@ -105,12 +105,12 @@ def test_first_run_indexes_every_passage(fake_settings: Settings, tmp_path: Path
 def test_unchanged_corpus_writes_nothing(indexed_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = indexed_settings
     ids_before, manifest_before = EvidenceStore(settings).ids(), manifest_snapshot(settings)
-    records_before = (settings.index_dir / "records.sqlite").read_bytes()
+    records_before = (settings.index.index_dir / "records.sqlite").read_bytes()
 
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded on an unchanged corpus")
 
-    monkeypatch.setattr("assistant.embedding.get_embedder", no_model)
+    monkeypatch.setattr("ingest.embedding.get_embedder", no_model)
     report = run_ingest(settings)
     assert (report.added, report.updated, report.deleted) == (0, 0, 0)
     assert report.skipped == report.passages == len(ids_before)
@@ -121,13 +121,13 @@ def test_unchanged_corpus_writes_nothing(indexed_settings: Settings, monkeypatch
     assert (report.added, report.updated, report.deleted, report.model_loaded) == (0, 0, 0, False)
     assert EvidenceStore(settings).ids() == ids_before
     assert manifest_snapshot(settings) == manifest_before
-    assert (settings.index_dir / "records.sqlite").read_bytes() == records_before
+    assert (settings.index.index_dir / "records.sqlite").read_bytes() == records_before
 
 
 def test_json_report(indexed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     settings = indexed_settings
     n_before = len(EvidenceStore(settings).ids())
-    write_card(settings.corpus_dir, GOOD_REL, card_text())
+    write_card(settings.index.corpus_dir, GOOD_REL, card_text())
 
     assert main(ingest_cli(settings, "--json")) == 0
     out, err = capsys.readouterr()
@@ -155,8 +155,8 @@ def test_json_report(indexed_settings: Settings, capsys: pytest.CaptureFixture[s
 def test_edit_one_card_and_delete_another(indexed_settings: Settings) -> None:
     settings = indexed_settings
     before = ids_by_card(settings)
-    edit_card(settings.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
-    (settings.corpus_dir / DELETED_PATH).unlink()
+    edit_card(settings.index.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
+    (settings.index.corpus_dir / DELETED_PATH).unlink()
 
     report = run_ingest(settings)
     assert report.changes == {"updated": [EDITED], "deleted": [DELETED], "added": []}
@@ -181,7 +181,7 @@ def test_edit_one_card_and_delete_another(indexed_settings: Settings) -> None:
 def test_metadata_edit_replaces_every_passage_of_that_card(mini_indexed_settings: Settings) -> None:
     settings = mini_indexed_settings
     before = ids_by_card(settings)
-    edit_card(settings.corpus_dir / EDITED_PATH, "year: 2007", "year: 2008")
+    edit_card(settings.index.corpus_dir / EDITED_PATH, "year: 2007", "year: 2008")
     report = run_ingest(settings)
     after = ids_by_card(settings)
     assert not before[EDITED] & after[EDITED]
@@ -193,12 +193,12 @@ def test_metadata_edit_replaces_every_passage_of_that_card(mini_indexed_settings
 def test_dry_run_writes_nothing_but_reports_the_changes(indexed_settings: Settings,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     settings = indexed_settings
-    edit_card(settings.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
-    (settings.corpus_dir / DELETED_PATH).unlink()
-    write_card(settings.corpus_dir, GOOD_REL, card_text())
+    edit_card(settings.index.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
+    (settings.index.corpus_dir / DELETED_PATH).unlink()
+    write_card(settings.index.corpus_dir, GOOD_REL, card_text())
     ids_before, manifest_before = EvidenceStore(settings).ids(), manifest_snapshot(settings)
-    files_before = {p.relative_to(settings.index_dir): p.stat().st_mtime_ns
-                    for p in settings.index_dir.rglob("*") if p.is_file() and p.name != "ingest.lock"}
+    files_before = {p.relative_to(settings.index.index_dir): p.stat().st_mtime_ns
+                    for p in settings.index.index_dir.rglob("*") if p.is_file() and p.name != "ingest.lock"}
 
     assert main(ingest_cli(settings, "--dry-run", "--json")) == 0
     planned = json.loads(capsys.readouterr().out)
@@ -211,7 +211,7 @@ def test_dry_run_writes_nothing_but_reports_the_changes(indexed_settings: Settin
 
     assert EvidenceStore(settings).ids() == ids_before
     assert manifest_snapshot(settings) == manifest_before
-    assert {p.relative_to(settings.index_dir): p.stat().st_mtime_ns for p in settings.index_dir.rglob("*")
+    assert {p.relative_to(settings.index.index_dir): p.stat().st_mtime_ns for p in settings.index.index_dir.rglob("*")
             if p.is_file() and p.name != "ingest.lock"} == files_before
 
     # The real run does what the dry run said it would.
@@ -224,7 +224,7 @@ def test_dry_run_on_a_new_index_creates_nothing(fake_settings: Settings) -> None
     report = run_ingest(fake_settings, dry_run=True)
     assert report.dry_run and report.rebuilt
     assert report.added == report.passages > 0 and report.skipped == report.deleted == 0
-    assert not fake_settings.index_dir.exists()
+    assert not fake_settings.index.index_dir.exists()
 
 
 def test_full_rebuilds_every_vector(mini_indexed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
@@ -250,18 +250,18 @@ def test_full_rebuilds_every_vector(mini_indexed_settings: Settings, capsys: pyt
 def test_vector_settings_change_builds_a_new_collection(mini_indexed_settings: Settings,
                                                        change: dict[str, object]) -> None:
     old = mini_indexed_settings
-    old_name = old.collection_name()
+    old_name = old.index.collection_name()
     assert collection_names(old) == {old_name}
-    new = old.model_copy(update=change)
-    assert new.collection_name() != old_name
+    new = old.replace(**change)
+    assert new.index.collection_name() != old_name
 
     report = run_ingest(new)
-    assert report.rebuilt and report.collection == new.collection_name()
+    assert report.rebuilt and report.collection == new.index.collection_name()
     assert report.added == report.passages == len(expected_ids(new))
-    assert collection_names(new) == {new.collection_name()}, "the old collection is dropped"
+    assert collection_names(new) == {new.index.collection_name()}, "the old collection is dropped"
     assert record_keys(new, old_name) == [], "the old record-manager namespace is emptied"
     assert_converged(new)
-    assert manifest(new)["fingerprint"] == new.vector_fingerprint()
+    assert manifest(new)["fingerprint"] == new.index.vector_fingerprint()
     if "embedding_model" in change:
         assert len(EvidenceStore(new).collection().get(limit=1, include=["embeddings"])["embeddings"][0]) == 32
 
@@ -270,8 +270,8 @@ def test_vector_settings_change_builds_a_new_collection(mini_indexed_settings: S
 
 
 def test_settings_that_do_not_shape_vectors_keep_the_index(mini_indexed_settings: Settings) -> None:
-    settings = mini_indexed_settings.model_copy(update={"top_k": 3, "abstain_threshold": 0.5, "composer": "llm"})
-    assert settings.collection_name() == mini_indexed_settings.collection_name()
+    settings = mini_indexed_settings.replace(**{"top_k": 3, "abstain_threshold": 0.5, "composer": "llm"})
+    assert settings.index.collection_name() == mini_indexed_settings.index.collection_name()
     report = run_ingest(settings, embedder=NoEmbedder())
     assert (report.added, report.deleted, report.rebuilt) == (0, 0, False)
 
@@ -282,9 +282,9 @@ def test_settings_that_do_not_shape_vectors_keep_the_index(mini_indexed_settings
 
 def test_second_writer_gets_index_busy(mini_indexed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     settings = mini_indexed_settings
-    edit_card(settings.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
+    edit_card(settings.index.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
     ids_before, manifest_before = EvidenceStore(settings).ids(), manifest_snapshot(settings)
-    with writer_lock(settings.index_dir):
+    with writer_lock(settings.index.index_dir):
         with pytest.raises(IndexBusyError, match="being rebuilt by another process"):
             run_ingest(settings)
         start = time.perf_counter()
@@ -297,7 +297,7 @@ def test_second_writer_gets_index_busy(mini_indexed_settings: Settings, capsys: 
         assert "Traceback" not in err
         # A second lock holder is refused too, and a dry run (which writes nothing) is still allowed.
         with pytest.raises(IndexBusyError):
-            with writer_lock(settings.index_dir):
+            with writer_lock(settings.index.index_dir):
                 pass
         assert run_ingest(settings, dry_run=True).changes["updated"] == [EDITED]
     assert EvidenceStore(settings).ids() == ids_before
@@ -308,10 +308,10 @@ def test_second_writer_gets_index_busy(mini_indexed_settings: Settings, capsys: 
 
 def test_lock_is_released_when_a_run_fails(mini_indexed_settings: Settings) -> None:
     settings = mini_indexed_settings
-    edit_card(settings.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
+    edit_card(settings.index.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_ingest(settings, embedder=FlakyEmbedder(fail_on_call=1))
-    with writer_lock(settings.index_dir):
+    with writer_lock(settings.index.index_dir):
         pass
 
 
@@ -320,13 +320,13 @@ def test_lock_is_released_when_a_run_fails(mini_indexed_settings: Settings) -> N
 
 
 def test_interrupted_first_run_converges(fake_settings: Settings) -> None:
-    settings = fake_settings.model_copy(update={"index_batch_size": 64})  # several batches, so a crash lands mid-run
+    settings = fake_settings.replace(**{"index_batch_size": 64})  # several batches, so a crash lands mid-run
     expected = expected_ids(settings)
     flaky = FlakyEmbedder(fail_on_call=2)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_ingest(settings, embedder=flaky)
 
-    state = read_manifest(settings.index_dir)
+    state = read_manifest(settings.index.index_dir)
     assert state is not None and state["state"] == "writing"
     assert not index_is_built(settings)
     partial = EvidenceStore(settings).ids()
@@ -342,11 +342,11 @@ def test_interrupted_first_run_converges(fake_settings: Settings) -> None:
 
 
 def test_interrupted_incremental_run_converges(indexed_settings: Settings) -> None:
-    settings = indexed_settings.model_copy(update={"index_batch_size": 64})
+    settings = indexed_settings.replace(**{"index_batch_size": 64})
     before = ids_by_card(settings)
     # Retitle enough cards that their new passages fill more than one embedding batch.
     changed = []
-    for path in sorted((settings.corpus_dir / "studies").glob("*.md"))[:30]:
+    for path in sorted((settings.index.corpus_dir / "studies").glob("*.md"))[:30]:
         if path.stem == DELETED:
             continue
         quoted = '\ntitle: "' in path.read_text(encoding="utf-8")
@@ -354,7 +354,7 @@ def test_interrupted_incremental_run_converges(indexed_settings: Settings) -> No
         edit_card(path, old, new)
         changed.append(path.stem)
     assert sum(len(before[c]) for c in changed) > 128  # store.sync embeds in batches of 128
-    (settings.corpus_dir / DELETED_PATH).unlink()
+    (settings.index.corpus_dir / DELETED_PATH).unlink()
     old_ids = {pid for ids in before.values() for pid in ids}
     new_ids = expected_ids(settings) - old_ids
 
@@ -385,9 +385,9 @@ def test_stray_vectors_are_removed(mini_indexed_settings: Settings) -> None:
     store.collection().add(ids=["left-by-a-killed-run"], embeddings=[[0.125] * 64],
                            metadatas=[{"card_id": "gates-2007"}])
     assert "left-by-a-killed-run" in store.ids()
-    manifest = read_manifest(settings.index_dir)
+    manifest = read_manifest(settings.index.index_dir)
     assert manifest is not None
-    write_manifest(settings.index_dir, {**manifest, "state": "writing"})
+    write_manifest(settings.index.index_dir, {**manifest, "state": "writing"})
     report = run_ingest(settings)
     assert report.orphans_removed == 1
     assert (report.added, report.deleted) == (0, 0)
@@ -396,19 +396,19 @@ def test_stray_vectors_are_removed(mini_indexed_settings: Settings) -> None:
 
 def test_interrupted_rebuild_still_drops_the_old_collection(mini_indexed_settings: Settings) -> None:
     old = mini_indexed_settings
-    new = old.model_copy(update={"chunk_size": 400, "chunk_overlap": 50})
+    new = old.replace(**{"chunk_size": 400, "chunk_overlap": 50})
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_ingest(new, embedder=FlakyEmbedder(fail_on_call=1))
     run_ingest(new)
     assert_converged(new)
-    assert collection_names(new) == {new.collection_name()}
-    assert record_keys(new, old.collection_name()) == []
+    assert collection_names(new) == {new.index.collection_name()}
+    assert record_keys(new, old.index.collection_name()) == []
 
 
 def test_repeated_section_does_not_make_every_run_dirty(mini_indexed_settings: Settings) -> None:
     settings = mini_indexed_settings
     strategy = GOOD_BODY[GOOD_BODY.index("### support-development"):GOOD_BODY.index("## Caveats")]
-    write_card(settings.corpus_dir, GOOD_REL, card_text(body=GOOD_BODY.replace("## Caveats", strategy + "## Caveats")))
+    write_card(settings.index.corpus_dir, GOOD_REL, card_text(body=GOOD_BODY.replace("## Caveats", strategy + "## Caveats")))
     try:
         run_ingest(settings)
     except CorpusError:  # rejecting the repeated section at validation is a fine fix too

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from assistant.settings import Settings
-from assistant.types import Card, Passage
+from ingest.types import Card, Passage
 from ingest.cards import Corpus, load_corpus
 from ingest.split import (
     from_metadata,

@@ -27,6 +27,7 @@ from typing import Any, Iterator, Sequence
 
 import pytest
 
+from ingest.settings import IndexSettings
 from assistant.settings import PROJECT_ROOT, Settings
 from tests.conftest import CORPUS
 
@@ -34,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 INJECT = HERE / "inject"
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
 HASH_MODEL = "hash-64"
-REAL_MODEL = Settings.model_fields["embedding_model"].default
+REAL_MODEL = IndexSettings.model_fields["embedding_model"].default
 QUESTION = "Who should supervise peer workers?"
 
 #: Measured figures, printed at the end of the session (see pytest_terminal_summary).
@@ -88,14 +89,14 @@ def child_env(**extra: Any) -> dict[str, str]:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """PEER_ASSIST_* variables that give a child process the same settings."""
-    env = {"PEER_ASSIST_CORPUS_DIR": str(settings.corpus_dir), "PEER_ASSIST_INDEX_DIR": str(settings.index_dir),
-           "PEER_ASSIST_EMBEDDING_MODEL": settings.embedding_model,
-           "PEER_ASSIST_COLLECTION_PREFIX": settings.collection_prefix,
-           "PEER_ASSIST_ABSTAIN_THRESHOLD": str(settings.abstain_threshold),
-           "PEER_ASSIST_CHUNK_SIZE": str(settings.chunk_size), "PEER_ASSIST_CHUNK_OVERLAP": str(settings.chunk_overlap)}
-    if settings.chroma_host:
-        env["PEER_ASSIST_CHROMA_HOST"] = settings.chroma_host
-        env["PEER_ASSIST_CHROMA_PORT"] = str(settings.chroma_port)
+    env = {"PEER_ASSIST_CORPUS_DIR": str(settings.index.corpus_dir), "PEER_ASSIST_INDEX_DIR": str(settings.index.index_dir),
+           "PEER_ASSIST_EMBEDDING_MODEL": settings.index.embedding_model,
+           "PEER_ASSIST_COLLECTION_PREFIX": settings.index.collection_prefix,
+           "PEER_ASSIST_ABSTAIN_THRESHOLD": str(settings.scope.abstain_threshold),
+           "PEER_ASSIST_CHUNK_SIZE": str(settings.index.chunk_size), "PEER_ASSIST_CHUNK_OVERLAP": str(settings.index.chunk_overlap)}
+    if settings.index.chroma_host:
+        env["PEER_ASSIST_CHROMA_HOST"] = settings.index.chroma_host
+        env["PEER_ASSIST_CHROMA_PORT"] = str(settings.index.chroma_port)
     return env
 
 
@@ -136,8 +137,8 @@ def expected_ids(settings: Settings) -> set[str]:
     from ingest.cards import load_corpus
     from ingest.split import split_corpus
 
-    corpus = load_corpus(settings.corpus_dir, settings.max_card_bytes)
-    return {p.id for p in split_corpus(corpus.cards, settings.chunk_size, settings.chunk_overlap)}
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+    return {p.id for p in split_corpus(corpus.cards, settings.index.chunk_size, settings.index.chunk_overlap)}
 
 
 def record_keys(settings: Settings, collection: str | None = None) -> list[str]:
@@ -145,17 +146,17 @@ def record_keys(settings: Settings, collection: str | None = None) -> list[str]:
 
     Opened read-write although it only reads: after a SIGKILL mid-transaction the database has a hot
     journal, which a read-only connection cannot roll back ("attempt to write a readonly database")."""
-    path = settings.index_dir / "records.sqlite"
+    path = settings.index.index_dir / "records.sqlite"
     if not path.exists():
         return []
     with sqlite3.connect(str(path), timeout=30) as conn:
         rows = conn.execute("SELECT key FROM upsertion_record WHERE namespace = ?",
-                            (f"chroma/{collection or settings.collection_name()}",)).fetchall()
+                            (f"chroma/{collection or settings.index.collection_name()}",)).fetchall()
     return [r[0] for r in rows]
 
 
 def manifest(settings: Settings) -> dict[str, Any]:
-    return json.loads((settings.index_dir / "manifest.json").read_text(encoding="utf-8"))
+    return json.loads((settings.index.index_dir / "manifest.json").read_text(encoding="utf-8"))
 
 
 def assert_converged(settings: Settings, expected: set[str] | None = None) -> None:
@@ -171,7 +172,7 @@ def assert_converged(settings: Settings, expected: set[str] | None = None) -> No
     assert set(keys) == expected, "record manager and corpus disagree"
     assert store.count() == len(expected), "duplicate vectors"
     state = manifest(settings)
-    assert state["state"] == "complete" and state["collection"] == settings.collection_name()
+    assert state["state"] == "complete" and state["collection"] == settings.index.collection_name()
     assert {pid for c in state["cards"].values() for pid in c["passages"]} == expected
 
 
@@ -190,7 +191,7 @@ def check_answer(data: dict[str, Any], settings: Settings, *, status: str | None
     assert markers <= set(numbers), f"unresolved citation markers {markers - set(numbers)}"
     if data["status"] == "answered":
         assert data["citations"] and markers, "an answer cites its evidence"
-    cards = _cards(settings.corpus_dir)
+    cards = _cards(settings.index.corpus_dir)
     for c in data["citations"]:
         assert c["card_id"] in cards, c["card_id"]
         assert _ws(c["quote"]) in cards[c["card_id"]], (c["card_id"], c["quote"][:80])
@@ -284,8 +285,8 @@ def hash_template(tmp_path_factory: pytest.TempPathFactory, res_corpus: Path) ->
 def copy_hash_index(template: Settings, root: Path) -> Settings:
     """A writable copy of the template's corpus and index under ``root`` (never opened in this process)."""
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(template.corpus_dir, root / "corpus")
-    shutil.copytree(template.index_dir, root / "index", ignore=shutil.ignore_patterns("ingest.lock"))
+    shutil.copytree(template.index.corpus_dir, root / "corpus")
+    shutil.copytree(template.index.index_dir, root / "index", ignore=shutil.ignore_patterns("ingest.lock"))
     return hash_settings(root, root / "corpus")
 
 

@@ -106,7 +106,7 @@ def test_one_writer_at_a_time_and_readers_keep_answering(hash_index: Settings, t
     assert a.returncode == 0, outs["A"][1][-2000:]
     assert b.returncode == 1, outs["B"]
     b_err = outs["B"][1]
-    assert "being rebuilt by another process" in b_err and str(settings.index_dir) in b_err, b_err
+    assert "being rebuilt by another process" in b_err and str(settings.index.index_dir) in b_err, b_err
     assert "Traceback" not in b_err and outs["B"][0] == ""
     a_done = next(float(line.split()[0]) for line in trace.read_text(encoding="utf-8").splitlines()
                   if line.endswith("manifest complete"))
@@ -138,8 +138,8 @@ def test_readers_keep_answering_during_an_incremental_reindex(hash_index: Settin
     assistant = Assistant(settings)
     readers = Readers(assistant, hash_template)  # the corpus as the reader loaded it
     readers.ask_one()
-    retitle_cards(settings.corpus_dir, 30)
-    deleted = last_study(settings.corpus_dir)
+    retitle_cards(settings.index.corpus_dir, 30)
+    deleted = last_study(settings.index.corpus_dir)
     deleted.unlink()
 
     env = child_env(**settings_env(settings), RESILIENCE_SLOW_EMBED_S="0.5")

@@ -110,8 +110,8 @@ def _wait_for_event(trace: Path, proc: subprocess.Popen[str], event: str, timeou
 
 def prepare(settings: Settings, point: KillPoint, round_no: int) -> None:
     if point.kind == "incremental":
-        retitle_cards(settings.corpus_dir, 30, prefix=f"Rev {round_no} - ")
-        last_study(settings.corpus_dir).unlink()
+        retitle_cards(settings.index.corpus_dir, 30, prefix=f"Rev {round_no} - ")
+        last_study(settings.index.corpus_dir).unlink()
 
 
 def kill_once(settings: Settings, point: KillPoint, work: Path) -> dict[str, Any]:
@@ -154,7 +154,7 @@ def recover_and_check(settings: Settings, record: dict[str, Any]) -> None:
     from assistant.chat import Assistant
 
     expected = expected_ids(settings)
-    state = read_manifest(settings.index_dir) or {}
+    state = read_manifest(settings.index.index_dir) or {}
     record["after_kill"] = {"manifest": state.get("state"), "records": len(record_keys(settings)),
                             "expected": len(expected)}
     t0 = time.monotonic()
@@ -181,16 +181,16 @@ def test_sigkill_embedded_ingest_at_many_points_then_converge(tmp_path: Path, ha
     for i, point in enumerate(EMBEDDED_POINTS):
         work = tmp_path / f"point-{i}"
         settings = copy_hash_index(hash_template, work)  # fresh: this process opens it only after the kill
-        old_collection = settings.collection_name()
+        old_collection = settings.index.collection_name()
         if point.kind == "rebuild":
-            settings = settings.model_copy(update=REBUILD)
+            settings = settings.replace(**REBUILD)
         prepare(settings, point, i)
         record = kill_once(settings, point, work)
         records.append(record)
         assert record["returncode"] in (0, -signal.SIGKILL), record
         if point.revert:
-            shutil.rmtree(settings.corpus_dir)
-            shutil.copytree(hash_template.corpus_dir, settings.corpus_dir)
+            shutil.rmtree(settings.index.corpus_dir)
+            shutil.copytree(hash_template.index.corpus_dir, settings.index.corpus_dir)
         recover_and_check(settings, record)
         if point.revert:
             assert record["recovery"]["orphans_removed"] > 0, "the killed run's new vectors were removed"
@@ -198,7 +198,7 @@ def test_sigkill_embedded_ingest_at_many_points_then_converge(tmp_path: Path, ha
             from ingest.store import open_client
 
             names = {getattr(c, "name", c) for c in open_client(settings).list_collections()}
-            assert names == {settings.collection_name()}, "the old collection is dropped"
+            assert names == {settings.index.collection_name()}, "the old collection is dropped"
             assert record_keys(settings, old_collection) == []
     _print_table("kill points (embedded store)", records)
     timed = [r for r, p in zip(records, EMBEDDED_POINTS) if not p.injected]
@@ -242,7 +242,7 @@ def test_sigkill_server_ingest_then_converge(tmp_path: Path, corpus_snapshot: Pa
         records.append(record)
         assert record["returncode"] in (0, -signal.SIGKILL), record
         recover_and_check(settings, record)
-        ids = set(chroma_server.client().get_collection(settings.collection_name()).get(include=[])["ids"])
+        ids = set(chroma_server.client().get_collection(settings.index.collection_name()).get(include=[])["ids"])
         assert ids == set(record_keys(settings)) == expected_ids(settings)
     _print_table("kill points (Chroma server)", records)
     assert sum(r["killed"] for r in records) >= 3

@@ -298,15 +298,15 @@ def _run_card_case(lab: Settings, rel: str, content: bytes, ingest: bool, test: 
     from ingest.cards import load_corpus
     from ingest.pipeline import run_ingest
 
-    root = lab.index_dir.parent
-    before = snapshot(root, lab.index_dir)
-    path = lab.corpus_dir / rel
+    root = lab.index.index_dir.parent
+    before = snapshot(root, lab.index.index_dir)
+    path = lab.index.corpus_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     t0 = time.perf_counter()
     try:
         try:
-            load_corpus(lab.corpus_dir, lab.max_card_bytes)
+            load_corpus(lab.index.corpus_dir, lab.index.max_card_bytes)
         except CorpusError as exc:
             _check_problems(exc, rel)
             count(test, "CorpusError")
@@ -326,10 +326,10 @@ def _run_card_case(lab: Settings, rel: str, content: bytes, ingest: bool, test: 
     finally:
         path.unlink()
         for parent in path.parents:
-            if parent == lab.corpus_dir or any(parent.iterdir()) or parent.name in ("studies", "related"):
+            if parent == lab.index.corpus_dir or any(parent.iterdir()) or parent.name in ("studies", "related"):
                 break
             parent.rmdir()
-    after = snapshot(root, lab.index_dir)
+    after = snapshot(root, lab.index.index_dir)
     assert after == before, f"files changed outside the index: {sorted(set(after.items()) ^ set(before.items()))[:5]}"
 
 
@@ -363,10 +363,10 @@ def test_card_lab_index_is_still_consistent(card_lab: Settings) -> None:
 def test_complex_yaml_key_is_a_corpus_error(card_lab: Settings) -> None:
     from ingest.cards import load_corpus
 
-    path = card_lab.corpus_dir / "studies" / "fuzz-2020.md"
+    path = card_lab.index.corpus_dir / "studies" / "fuzz-2020.md"
     path.write_text("---\n? [complex, key]\n: value\n---\n" + GOOD_BODY, encoding="utf-8")
     try:
         with pytest.raises(CorpusError):
-            load_corpus(card_lab.corpus_dir, card_lab.max_card_bytes)
+            load_corpus(card_lab.index.corpus_dir, card_lab.index.max_card_bytes)
     finally:
         path.unlink()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from assistant.settings import ScopeSettings
 from assistant.settings import Settings
 from ingest.pipeline import read_manifest, run_ingest
 from tests.conftest import NoEmbedder
@@ -53,7 +54,7 @@ def refuse_writes(m: pytest.MonkeyPatch) -> None:
 
 def server_ids(server: ChromaServer, settings: Settings) -> set[str]:
     """The collection's ids as the server reports them (a fresh HTTP client, not the product's)."""
-    col = server.client().get_collection(settings.collection_name())
+    col = server.client().get_collection(settings.index.collection_name())
     return set(col.get(include=[])["ids"])
 
 
@@ -66,21 +67,21 @@ def test_server_lifecycle_agrees_with_the_record_manager(chroma_server: ChromaSe
     assert first.added == first.passages == len(expected) and first.rebuilt
     assert_converged(settings, expected)
     assert server_ids(chroma_server, settings) == set(record_keys(settings)) == expected
-    assert read_manifest(settings.index_dir)["chroma"] == f"127.0.0.1:{chroma_server.port}"  # type: ignore[index]
+    assert read_manifest(settings.index.index_dir)["chroma"] == f"127.0.0.1:{chroma_server.port}"  # type: ignore[index]
 
     # Unchanged re-run: no embedding, no writes to the server, no new manifest.
-    manifest_before = (settings.index_dir / "manifest.json").stat().st_mtime_ns
-    records_before = (settings.index_dir / "records.sqlite").read_bytes()
+    manifest_before = (settings.index.index_dir / "manifest.json").stat().st_mtime_ns
+    records_before = (settings.index.index_dir / "records.sqlite").read_bytes()
     with monkeypatch.context() as m:
         refuse_writes(m)
         again = run_ingest(settings, embedder=NoEmbedder())  # type: ignore[arg-type]
     assert (again.added, again.deleted, again.skipped, again.model_loaded) == (0, 0, len(expected), False)
-    assert (settings.index_dir / "manifest.json").stat().st_mtime_ns == manifest_before
-    assert (settings.index_dir / "records.sqlite").read_bytes() == records_before
+    assert (settings.index.index_dir / "manifest.json").stat().st_mtime_ns == manifest_before
+    assert (settings.index.index_dir / "records.sqlite").read_bytes() == records_before
 
     # Edit one card and delete another: both converge on the server.
-    path = sorted((settings.corpus_dir / "studies").glob("*.md"))[0]
-    deleted = last_study(settings.corpus_dir)
+    path = sorted((settings.index.corpus_dir / "studies").glob("*.md"))[0]
+    deleted = last_study(settings.index.corpus_dir)
     text = path.read_text(encoding="utf-8")
     assert "\n## Caveats\n" in text
     path.write_text(text.replace("\n## Caveats\n", "\n## Caveats\nEdited for the server test. ", 1), encoding="utf-8")
@@ -107,7 +108,7 @@ def test_server_that_lost_its_data_is_rebuilt_by_a_normal_ingest(chroma_server: 
     (restarted on an empty --path, restored from an older backup) a normal ingest writes it again."""
     settings = chroma_server.settings(tmp_path, corpus_snapshot, "srv_lost")
     run_ingest(settings)
-    chroma_server.client().delete_collection(settings.collection_name())
+    chroma_server.client().delete_collection(settings.index.collection_name())
     assert len(record_keys(settings)) == len(expected_ids(settings))
 
     report = run_ingest(settings)
@@ -126,7 +127,7 @@ def test_cli_ingest_and_ask_against_the_server(chroma_server: ChromaServer, tmp_
         (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(res_corpus / rel, corpus / rel)
     settings = chroma_server.settings(tmp_path, corpus, "srv_cli", embedding_model=REAL_MODEL,
-                                      abstain_threshold=Settings.model_fields["abstain_threshold"].default)
+                                      abstain_threshold=ScopeSettings.model_fields["abstain_threshold"].default)
     env = child_env(**settings_env(settings))
     timings: dict[str, float] = {}
 

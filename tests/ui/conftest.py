@@ -32,7 +32,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def ui_settings(real_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The real index, with the feedback log in a temporary folder."""
-    return real_index.model_copy(update={"feedback_path": tmp_path_factory.mktemp("feedback") / "feedback.jsonl"})
+    return real_index.replace(**{"feedback_path": tmp_path_factory.mktemp("feedback") / "feedback.jsonl"})
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="peer-assist-shots-"))
     settings = Settings(feedback_path=tmp / "feedback.jsonl")
     if not index_is_built(settings):
-        print(f"No index in {settings.index_dir}: building one in {tmp} …")
+        print(f"No index in {settings.index.index_dir}: building one in {tmp} …")
         settings = Settings(index_dir=tmp / "index", feedback_path=tmp / "feedback.jsonl")
         run_ingest(settings)
     assistant = Assistant(settings)

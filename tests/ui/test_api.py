@@ -31,7 +31,7 @@ def check_contract(data: dict[str, Any], settings: Settings) -> None:
     assert numbers == list(range(1, len(numbers) + 1))
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", data["answer"])}
     assert markers <= set(numbers), "every [n] in the answer resolves to a citation"
-    cards = load_corpus(settings.corpus_dir).by_id()
+    cards = load_corpus(settings.index.corpus_dir).by_id()
     for c in data["citations"]:
         assert c["card_id"] in cards
         assert {"n", "card_id", "doi", "title", "year", "section", "quote"} <= set(c)
@@ -75,7 +75,7 @@ def test_ask_errors_are_friendly(client: Any, ui_settings: Settings) -> None:
     with pytest.raises(AppError, match="The question is empty"):
         client.predict("   ", api_name="/ask")
     with pytest.raises(AppError, match="the limit is"):
-        client.predict("x" * (ui_settings.max_question_chars + 1), api_name="/ask")
+        client.predict("x" * (ui_settings.scope.max_question_chars + 1), api_name="/ask")
     with pytest.raises(AppError) as err:
         client.predict("Who supervises peers?", None, "no-such-theme", api_name="/ask")
     assert "Traceback" not in str(err.value)

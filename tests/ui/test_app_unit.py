@@ -198,8 +198,8 @@ def test_errors_are_friendly_never_a_traceback(ui: Any) -> None:
 
 def test_too_long_and_empty_input(ui: Any) -> None:
     demo, fake, settings = ui
-    out = run(demo, "x" * (settings.max_question_chars + 1), fresh())
-    assert f"the limit is {settings.max_question_chars:,}" in out[0][-1]["content"]
+    out = run(demo, "x" * (settings.scope.max_question_chars + 1), fresh())
+    assert f"the limit is {settings.scope.max_question_chars:,}" in out[0][-1]["content"]
     assert len(out[0][0]["content"]) < 400  # only a preview is echoed
     assert fake.calls == []
     assert all(v == {"__type__": "update"} for v in run(demo, "   ", fresh()))
@@ -284,7 +284,7 @@ def test_serve_builds_a_missing_index_then_launches(monkeypatch: pytest.MonkeyPa
 
     def fake_launch(demo: Any, s: Settings, **kw: Any) -> tuple[None, str, None]:
         calls["launch"] = kw
-        return None, f"http://{s.host}:{s.port}/", None
+        return None, f"http://{s.ui.host}:{s.ui.port}/", None
 
     monkeypatch.setattr(ingest.pipeline, "index_is_built", lambda s: False)
     monkeypatch.setattr(ingest.pipeline, "run_ingest", fake_ingest)

@@ -118,8 +118,8 @@ def test_out_of_scope_question_shows_the_abstain_banner(page: Any) -> None:
 
 
 def test_too_long_question_is_refused(page: Any, ui_settings: Settings) -> None:
-    reply = ask(page, "peer support " * (ui_settings.max_question_chars // 12 + 10))
-    assert f"the limit is {ui_settings.max_question_chars:,}" in reply
+    reply = ask(page, "peer support " * (ui_settings.scope.max_question_chars // 12 + 10))
+    assert f"the limit is {ui_settings.scope.max_question_chars:,}" in reply
 
 
 def test_feedback_is_saved(page: Any, ui_settings: Settings) -> None:

@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_serve_prints_the_url_serves_the_page_and_stops(real_index: Settings, tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "PEER_ASSIST_INDEX_DIR": str(real_index.index_dir),
-           "PEER_ASSIST_CORPUS_DIR": str(real_index.corpus_dir),
+    env = {**os.environ, "PEER_ASSIST_INDEX_DIR": str(real_index.index.index_dir),
+           "PEER_ASSIST_CORPUS_DIR": str(real_index.index.corpus_dir),
            "PEER_ASSIST_FEEDBACK_PATH": str(tmp_path / "feedback.jsonl"), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "assistant.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

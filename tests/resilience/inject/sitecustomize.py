@@ -96,7 +96,7 @@ def _install_ingest_hooks(trace: str | None, slow: float, crash: str | None) -> 
 
         setattr(cls, method, patched)
 
-    from assistant import embedding
+    from ingest import embedding
 
     wrap(embedding.HashEmbedder, "embed_documents", "embed", before_hook=True)
     from chromadb.api.models.Collection import Collection

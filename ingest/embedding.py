@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from assistant.errors import ModelUnavailableError
-from assistant.settings import Settings, enforce_offline
+from ingest.errors import ModelUnavailableError
+from ingest.settings import IndexSettings, NestsIndexSettings, enforce_offline, index_settings
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class SentenceTransformerEmbedder:
         if self._query_model is None:
             with self._lock:
                 if self._query_model is None:
-                    from assistant.minilm import NumpyMiniLM, UnsupportedModel
+                    from ingest.minilm import NumpyMiniLM, UnsupportedModel
 
                     try:
                         self._query_model = NumpyMiniLM(resolve_model_path(self.name))
@@ -143,8 +143,9 @@ class HashEmbedder:
         return [self._vector(t) for t in texts]
 
 
-def get_embedder(settings: Settings) -> SentenceTransformerEmbedder | HashEmbedder:
+def get_embedder(settings: IndexSettings | NestsIndexSettings) -> SentenceTransformerEmbedder | HashEmbedder:
     """The embedder named in settings (``hash-<dim>`` selects the test embedder)."""
+    settings = index_settings(settings)
     m = re.fullmatch(r"hash-(\d+)", settings.embedding_model)
     if m:
         return HashEmbedder(int(m.group(1)))

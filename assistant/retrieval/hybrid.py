@@ -1,0 +1,134 @@
+"""Hybrid retrieval: dense (Chroma) + BM25, fused by reciprocal rank, named studies first, then
+enumeration or diversity. The query is embedded once; the same vector ranks the taxonomy's
+strategies, which lets "which studies looked at supervision?" list every card on that strategy."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+from assistant.errors import IndexNotBuiltError, InvalidQuestionError
+from assistant.retrieval import stages
+from assistant.retrieval.index import PassageIndex, StrategyMatch
+from assistant.settings import RetrievalSettings
+from ingest.taxonomy import Taxonomy
+from ingest.types import Embedder, ScoredPassage
+from ingest.vocabulary import Vocabulary
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+@dataclass
+class RetrievalResult:
+    passages: list[ScoredPassage]
+    best_dense: float
+    query_vector: list[float]
+    strategy_matches: list[StrategyMatch] = field(default_factory=list)
+    enumerated_cards: list[str] = field(default_factory=list)
+    mentioned_cards: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class HybridRetriever:
+    """Loads the passages from the store once (lazily, thread-safe) and answers queries from
+    memory + Chroma."""
+
+    def __init__(self, settings: RetrievalSettings, embedder: Embedder, taxonomy: Taxonomy, vocabulary: Vocabulary,
+                 store: Any) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.taxonomy = taxonomy
+        self.vocabulary = vocabulary
+        self.tokenize = vocabulary.tokenizer
+        self.store = store
+        self._enum_cues = [re.compile(p, re.IGNORECASE) for p in vocabulary.cues.enumerate]
+        self._lock = threading.Lock()
+        self._index: PassageIndex | None = None
+
+    @property
+    def index(self) -> PassageIndex:
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    passages = self.store.passages()
+                    if not passages:
+                        raise IndexNotBuiltError("The evidence index is empty.")
+                    self._index = PassageIndex(passages, self.taxonomy, self.embedder, self.tokenize)
+        return self._index
+
+    def warm_up(self) -> None:
+        _ = self.index
+        self.embedder.embed_query("warm up")
+
+    def reload(self) -> None:
+        """Forget the loaded passages (after a reindex)."""
+        with self._lock:
+            self._index = None
+
+    @property
+    def passages(self) -> list[Any]:
+        return self.index.passages
+
+    def idf(self, token: str) -> float:
+        return self.index.idf(token)
+
+    def is_enumerative(self, question: str) -> bool:
+        return stages.is_enumerative(question, self._enum_cues)
+
+    def check_theme(self, theme: str | None) -> None:
+        if theme is not None and theme not in self.taxonomy.themes:
+            raise InvalidQuestionError(f"Unknown theme '{theme}'.",
+                                       f"Use one of: {', '.join(self.taxonomy.themes)} (or no theme filter).")
+
+    def mentioned_cards(self, question: str) -> list[str]:
+        return stages.mentioned_cards(question, self.index.surnames)
+
+    def strategy_matches(self, vector: Sequence[float], query: str = "") -> list[StrategyMatch]:
+        s = self.settings
+        return stages.strategy_matches(self.index, vector, set(self.tokenize(query)) if query else set(),
+                                       top=s.strategy_matches, word_boost=s.strategy_word_boost,
+                                       idf_cap=s.strategy_idf_cap)
+
+    def retrieve(self, query: str, *, k: int | None = None, theme: str | None = None, mode: Mode = "hybrid",
+                 enumerate_all: bool | None = None, vector: Sequence[float] | None = None) -> RetrievalResult:
+        """Top passages for ``query``; at most ``max_per_card`` per card unless enumerating."""
+        self.check_theme(theme)
+        s, index = self.settings, self.index
+        k = k or s.top_k
+        n_cand = max(s.candidates, k)
+        timings: dict[str, float] = {}
+
+        t = time.perf_counter()
+        if vector is None:
+            vector = self.embedder.embed_query(query)
+        timings["embed"] = _ms(t)
+        t = time.perf_counter()
+        dense = stages.dense_hits(self.store, vector, n_cand, theme) if mode in ("hybrid", "dense") else []
+        timings["dense"] = _ms(t)
+        t = time.perf_counter()
+        lexical = (stages.lexical_hits(index, self.tokenize(self.vocabulary.expand_query(query)), n_cand, theme)
+                   if mode in ("hybrid", "bm25") else [])
+        timings["bm25"] = _ms(t)
+
+        scored = stages.fuse(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.bm25_weight, rrf_k=s.rrf_k)
+        mentioned = self.mentioned_cards(query)
+        if mentioned:
+            scored = stages.named_first(scored, index.passages, mentioned, theme)
+        matches = self.strategy_matches(vector, query=query) if mode != "bm25" else []
+        result = RetrievalResult([], max((sim for _, sim in dense), default=0.0), list(vector), matches,
+                                 timings_ms=timings, mentioned_cards=mentioned)
+        if (self.is_enumerative(query) if enumerate_all is None else enumerate_all) and matches:
+            result.passages, result.enumerated_cards = stages.enumerate_strategy(
+                scored, matches, index.by_strategy, theme, margin=s.enumeration_margin,
+                max_strategies=s.enumeration_max_strategies)
+        if not result.passages:
+            cap = max(s.max_per_card, s.max_per_named_card)
+            result.passages = stages.diversify(scored, k, s.max_per_card, {c: cap for c in mentioned})
+        return result
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000

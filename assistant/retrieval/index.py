@@ -1,0 +1,65 @@
+"""What the answer path keeps in memory: the passages, their BM25 index, the strategy vectors and
+the authors' surnames. Built once per loaded index generation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from ingest.taxonomy import Taxonomy
+from ingest.text import Tokenizer
+from ingest.types import Embedder, Passage
+
+
+class StrategyMatch(NamedTuple):
+    """A taxonomy strategy and how close it is to the question (cosine plus shared-word boost)."""
+
+    theme: str
+    strategy: str
+    score: float
+
+
+@dataclass(frozen=True)
+class StrategyIndex:
+    keys: list[tuple[str, str]]
+    tokens: list[set[str]]
+    vectors: np.ndarray
+
+
+class PassageIndex:
+    """The loaded passages and the lookups built from them."""
+
+    def __init__(self, passages: Sequence[Passage], taxonomy: Taxonomy, embedder: Embedder,
+                 tokenizer: Tokenizer) -> None:
+        if not passages:
+            raise ValueError("a PassageIndex needs at least one passage")
+        from rank_bm25 import BM25Okapi
+
+        self.passages = list(passages)
+        self.taxonomy = taxonomy
+        self.tokenizer = tokenizer
+        self.bm25: Any = BM25Okapi([tokenizer(p.embed_text()) for p in self.passages])
+        self.by_strategy: dict[tuple[str, str], list[Passage]] = {}
+        for p in self.passages:
+            if p.theme and p.strategy:
+                self.by_strategy.setdefault((p.theme, p.strategy), []).append(p)
+        self.surnames: dict[str, set[str]] = {}
+        for p in self.passages:
+            for author in str(p.meta.get("authors") or "").split(";"):
+                name = author.split(",")[0].strip()
+                if len(name) > 2:
+                    self.surnames.setdefault(name.lower(), set()).add(p.card_id)
+        self.strategies = self._strategy_index(embedder)
+
+    def _strategy_index(self, embedder: Embedder) -> StrategyIndex:
+        tax = self.taxonomy
+        keys = [(t.id, s) for t in tax.themes.values() for s in t.strategies]
+        tokens = [set(self.tokenizer(f"{s.replace('-', ' ')} {tax.themes[t].strategies[s]}")) for t, s in keys]
+        texts = [f"{tax.themes[t].strategies[s]}. {tax.themes[t].strategy_descriptions[s]}" for t, s in keys]
+        embed_many = getattr(embedder, "embed_queries", embedder.embed_documents)
+        return StrategyIndex(keys, tokens, np.asarray(embed_many(texts), dtype="float32"))
+
+    def idf(self, token: str) -> float:
+        return float(self.bm25.idf.get(token, 0.0))

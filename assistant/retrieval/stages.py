@@ -1,0 +1,140 @@
+"""The retrieval stages as plain functions, so each can be tested and measured alone."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from assistant.retrieval.index import PassageIndex, StrategyMatch
+from ingest.text import STOPWORDS
+from ingest.types import Passage, ScoredPassage
+
+Hits = list[tuple[Passage, float]]
+
+
+def dense_hits(store: Any, vector: Sequence[float], n: int, theme: str | None) -> Hits:
+    """Nearest passages by cosine similarity in the vector store."""
+    return list(store.query(vector, n, where={"theme": theme} if theme else None))
+
+
+def lexical_hits(index: PassageIndex, query_tokens: Sequence[str], n: int, theme: str | None) -> Hits:
+    """Best BM25 passages with a positive score."""
+    scores = index.bm25.get_scores(list(query_tokens))
+    hits: Hits = []
+    for i in np.argsort(-scores):
+        if scores[i] <= 0 or len(hits) >= n:
+            break
+        p = index.passages[i]
+        if theme and p.theme != theme:
+            continue
+        hits.append((p, float(scores[i])))
+    return hits
+
+
+def fuse(dense: Hits, lexical: Hits, *, dense_weight: float, lexical_weight: float, rrf_k: int) -> list[ScoredPassage]:
+    """Reciprocal-rank fusion; ties broken by card id and position so the order is stable."""
+    fused: dict[str, dict[str, Any]] = {}
+    for rank, (p, sim) in enumerate(dense, 1):
+        entry = fused.setdefault(p.id, {"p": p, "score": 0.0})
+        entry["score"] += dense_weight / (rrf_k + rank)
+        entry["dense"], entry["dense_rank"] = sim, rank
+    for rank, (p, _) in enumerate(lexical, 1):
+        entry = fused.setdefault(p.id, {"p": p, "score": 0.0})
+        entry["score"] += lexical_weight / (rrf_k + rank)
+        entry["bm25_rank"] = rank
+    ranked = sorted(fused.values(), key=lambda e: (-e["score"], e["p"].card_id, e["p"].ordinal))
+    return [ScoredPassage(e["p"], e["score"], e.get("dense"), e.get("bm25_rank"), e.get("dense_rank")) for e in ranked]
+
+
+_NAME = re.compile(r"\b([A-Z][a-zA-Z'\-]+)(?:\s+(?:et al\.?|and colleagues))?(?:\s*\(?((?:19|20)\d\d)\)?)?")
+
+
+def mentioned_cards(question: str, surnames: dict[str, set[str]]) -> list[str]:
+    """Cards whose author the question names ("What did Kemp and Henderson find?", "the Byrne 2019
+    study"). A bare capitalised surname counts; a lower-case word ("grant") does not."""
+    found: dict[str, int] = {}
+    for m in _NAME.finditer(question):
+        name, year = m.group(1).lower(), m.group(2)
+        if name not in surnames or (m.start() == 0 and not year and name in STOPWORDS):
+            continue
+        for card in surnames[name]:
+            if year and not card.endswith(year) and f"-{year}" not in card:
+                continue
+            found[card] = found.get(card, 0) + 1
+    if not found:
+        return []
+    best = max(found.values())
+    return sorted(c for c, n in found.items() if n == best)
+
+
+def named_first(scored: list[ScoredPassage], passages: Sequence[Passage], named: Sequence[str],
+                theme: str | None) -> list[ScoredPassage]:
+    """Put the named studies' passages first (in fused order), then the rest."""
+    top = scored[0].score if scored else 1.0
+    mine = [p for p in passages if p.card_id in named and (not theme or p.theme == theme)]
+    by_id = {sp.passage.id: sp for sp in scored}
+    mine.sort(key=lambda p: (-(by_id[p.id].score if p.id in by_id else 0.0), p.ordinal))
+    head = [ScoredPassage(p, top + 1.0 - i * 1e-3, by_id[p.id].dense if p.id in by_id else None)
+            for i, p in enumerate(mine)]
+    return head + [sp for sp in scored if sp.passage.card_id not in named]
+
+
+def strategy_matches(index: PassageIndex, vector: Sequence[float], query_tokens: set[str], *, top: int,
+                     word_boost: float, idf_cap: float) -> list[StrategyMatch]:
+    """Taxonomy strategies nearest to the question: cosine plus a small boost for each
+    (IDF-weighted) word the question shares with the strategy's id and title."""
+    s = index.strategies
+    sims = s.vectors @ np.asarray(vector, dtype="float32")
+    if query_tokens:
+        for i, title_tokens in enumerate(s.tokens):
+            shared = query_tokens & title_tokens
+            sims[i] += word_boost * sum(min(max(index.idf(t), 0.0), idf_cap) for t in shared)
+    order = np.argsort(-sims)[:top]
+    return [StrategyMatch(*s.keys[i], float(sims[i])) for i in order]
+
+
+def is_enumerative(question: str, cues: Sequence[re.Pattern[str]]) -> bool:
+    """'Which studies looked at X?', 'List all the sources on Y' and similar."""
+    return any(c.search(question) for c in cues)
+
+
+def enumerate_strategy(scored: Sequence[ScoredPassage], matches: Sequence[StrategyMatch],
+                       by_strategy: dict[tuple[str, str], list[Passage]], theme: str | None, *,
+                       margin: float, max_strategies: int) -> tuple[list[ScoredPassage], list[str]]:
+    """Every card with a strategy section on the best-matching strategy (one passage per card);
+    strategies within ``margin`` of the best are listed too ("supervision and mentoring")."""
+    candidates = [m for m in matches if not theme or m.theme == theme]
+    if not candidates:
+        return [], []
+    top_sim = candidates[0].score
+    keys = [(m.theme, m.strategy) for m in candidates if m.score >= top_sim - margin][:max_strategies]
+    rank = {sp.passage.id: sp for sp in scored}
+    chosen: dict[str, ScoredPassage] = {}
+    for key in keys:
+        for p in by_strategy.get(key, []):
+            sp = rank.get(p.id) or ScoredPassage(p, 0.0)
+            if p.card_id not in chosen or sp.score > chosen[p.card_id].score:
+                chosen[p.card_id] = sp
+    ordered = sorted(chosen.values(), key=lambda sp: (-sp.score, sp.passage.card_id))
+    return ordered, [sp.passage.card_id for sp in ordered]
+
+
+def diversify(scored: Sequence[ScoredPassage], k: int, max_per_card: int,
+              limits: dict[str, int] | None = None) -> list[ScoredPassage]:
+    """Take the best ``k`` passages with at most ``max_per_card`` from any one card (``limits``
+    raises the cap for named cards)."""
+    if k <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    per_card: dict[str, int] = {}
+    out: list[ScoredPassage] = []
+    for sp in scored:
+        cap = (limits or {}).get(sp.passage.card_id, max_per_card)
+        if per_card.get(sp.passage.card_id, 0) >= cap:
+            continue
+        per_card[sp.passage.card_id] = per_card.get(sp.passage.card_id, 0) + 1
+        out.append(sp)
+        if len(out) == k:
+            break
+    return out
