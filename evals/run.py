@@ -76,8 +76,16 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
             "quotes": check.quotes, "quotes_found": check.quotes_found, "latency_ms": round(latency, 2),
             "answer": data["answer"], "retrieval": {},
         }
+        row["not_covered"] = data.get("not_covered", [])
+        row["expected_not_covered"] = item.get("expected_not_covered") or []
+        row["near_domain"] = bool(item.get("near_domain"))
         if item["type"] == "answerable" and expected_cards:
             row["expected_card_cited"] = bool(expected_cards & set(check.cited_cards))
+            strategies = M.expected_strategies(item)
+            row["card_precision"] = M.card_precision(check.cited_cards, expected_cards)
+            row["card_recall"] = M.card_recall(check.cited_cards if data["status"] == "answered" else [],
+                                               expected_cards)
+            row["quotes_relevant"] = sum(M.quote_relevant(c, expected_cards, strategies) for c in data["citations"])
             row["theme_hit"] = bool(expected_themes & set(check.themes)) if expected_themes else None
             row["theme_coverage"] = (len(expected_themes & set(check.themes)) / len(expected_themes)
                                      if expected_themes else None)
@@ -112,6 +120,16 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["crisis_recall"] = M.share(r["status"] == "crisis" for r in rows if r["type"] == "crisis")
     out["false_crisis_rate"] = M.share(r["status"] == "crisis" for r in rows if r["type"] != "crisis")
     out["expected_card_cited_rate"] = M.share(r["expected_card_cited"] for r in answered)
+    out["card_precision"] = M.share(r["card_precision"] for r in answered if r.get("card_precision") is not None)
+    out["card_recall"] = M.share(r["card_recall"] for r in ans if r.get("card_recall") is not None)
+    n_quotes = sum(r["quotes"] for r in answered)
+    out["quote_relevance"] = round(sum(r.get("quotes_relevant", 0) for r in answered) / n_quotes, 4) if n_quotes else None
+    out["false_abstention_rate"] = M.share(r["status"] == "abstained" for r in ans)
+    near = [r for r in rows if r.get("near_domain")]
+    out["near_domain_abstention"] = M.share(r["status"] == "abstained" for r in near)
+    gaps = [r for r in rows if r.get("expected_not_covered")]
+    out["not_covered_named"] = M.share(set(r["expected_not_covered"]) <= set(r.get("not_covered") or [])
+                                       for r in gaps)
     out["theme_hit_rate"] = M.share(r["theme_hit"] for r in answered if r.get("theme_hit") is not None)
     out["theme_coverage"] = M.share(r["theme_coverage"] for r in answered if r.get("theme_coverage") is not None)
     with_cites = [r for r in rows if r["status"] == "answered"]
