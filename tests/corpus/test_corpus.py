@@ -21,7 +21,8 @@ AGGREGATORS = ("ouci.dntb.gov.ua", "discovery.researcher.life", "researcher.life
                "rrel.info", "bettercareplaybook.org", "booksci.cn", "medworm.com", "psychosocial.com",
                "springermedicine.com", "springermedizin.de", "growkudos.com", "researchgate.net", "academia.edu",
                "semanticscholar.org", "vdocuments", "fdocuments", "readkong.com", "docksci.com", "scribd.com",
-               "dokumen.tips", "pdfslide", "yumpu.com", "docplayer", "globalauthorid.com", "bohrium.dp.tech")
+               "dokumen.tips", "pdfslide", "yumpu.com", "docplayer", "globalauthorid.com", "bohrium.dp.tech",
+               "docslib.org", "doclinks.org", "zbook.org", "mentalhealthtips.xyz", "cord.distantreader.org")
 DOI_HOSTS = ("doi.org", "dx.doi.org")
 PUBMED_HOSTS = ("pubmed.ncbi.nlm.nih.gov", "pmc.ncbi.nlm.nih.gov", "www.ncbi.nlm.nih.gov", "ncbi.nlm.nih.gov")
 PUBLISHER_SITES = {  # host (or parent domain) -> the organisation whose own site it is
@@ -32,18 +33,16 @@ PUBLISHER_SITES = {  # host (or parent domain) -> the organisation whose own sit
     "gov.scot": "Scottish Government",
     "imroc.org": "ImROC",
     "hee.nhs.uk": "Health Education England",
-    "nmhc.gov.au": "National Mental Health Commission",
+    "mentalhealthcommission.gov.au": "National Mental Health Commission",
     "mentalhealthcommission.ca": "Mental Health Commission of Canada",
-    "nswmentalhealthcommission.com.au": "Mental Health Commission of New South Wales",
     "peerworkhub.com.au": "Mental Health Commission of New South Wales",
+    "nswmentalhealthcommission.com.au": "Mental Health Commission of New South Wales",
+    "health.nsw.gov.au": "NSW Health",
     "samhsa.gov": "Substance Abuse and Mental Health Services Administration",
-    "library.samhsa.gov": "Substance Abuse and Mental Health Services Administration",
-    "dbhids.org": "Department of Behavioral Health and Intellectual disAbility Services",
     "mirecc.va.gov": "Department of Veterans Affairs",
-    "va.gov": "Department of Veterans Affairs",
-    "mhcc.org.au": "Mental Health Coordinating Council",
-    "naadac.org": "NAADAC",
-    "certbd.org": "National Certification Board",
+    "socialworktoday.com": "Social Work Today",
+    "pscportal.ca": "Peer Support Canada",
+    "peersupportcanada.ca": "Peer Support Canada",
 }
 # Cards whose only source is known to be non-canonical; each must say "unverified" in its Summary.
 UNVERIFIED_SOURCE = {"mahon-2023"}
