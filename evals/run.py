@@ -50,9 +50,11 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
     """Ask every gold question; return one result row per question."""
     from assistant.chat import Assistant
     from ingest.cards import load_corpus
+    from ingest.gaps import GAPS_FILE, load_gaps
 
     assistant = assistant or Assistant(settings)
     card_texts = {c.id: c.full_text() for c in load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes).cards}
+    gap_topics = {g.id: g.topic for g in load_gaps(settings.index.data_file(GAPS_FILE)).gaps}
     iterator: Any = gold
     if progress:
         from tqdm import tqdm
@@ -77,7 +79,7 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
             "answer": data["answer"], "retrieval": {},
         }
         row["not_covered"] = data.get("not_covered", [])
-        row["expected_not_covered"] = item.get("expected_not_covered") or []
+        row["expected_not_covered"] = [gap_topics.get(g, g) for g in item.get("expected_not_covered") or []]
         row["near_domain"] = bool(item.get("near_domain"))
         if item["type"] == "answerable" and expected_cards:
             row["expected_card_cited"] = bool(expected_cards & set(check.cited_cards))

@@ -32,7 +32,7 @@ class PassageIndex:
     """The loaded passages and the lookups built from them."""
 
     def __init__(self, passages: Sequence[Passage], taxonomy: Taxonomy, embedder: Embedder,
-                 tokenizer: Tokenizer) -> None:
+                 tokenizer: Tokenizer, vectors: Sequence[Sequence[float]] | None = None) -> None:
         if not passages:
             raise ValueError("a PassageIndex needs at least one passage")
         from rank_bm25 import BM25Okapi
@@ -52,6 +52,14 @@ class PassageIndex:
                 if len(name) > 2:
                     self.surnames.setdefault(name.lower(), set()).add(p.card_id)
         self.strategies = self._strategy_index(embedder)
+        # Stored passage vectors (row i is passage i), so every candidate gets a cosine, not only
+        # the ones the vector store returned; None with a store that cannot list them.
+        self.vectors = np.asarray(vectors, dtype="float32") if vectors is not None else None
+        self.position = {p.id: i for i, p in enumerate(self.passages)}
+
+    def cosines(self, vector: Sequence[float]) -> np.ndarray | None:
+        """Cosine of the question with every passage (vectors are L2-normalised), or None."""
+        return None if self.vectors is None else self.vectors @ np.asarray(vector, dtype="float32")
 
     def _strategy_index(self, embedder: Embedder) -> StrategyIndex:
         tax = self.taxonomy
