@@ -11,7 +11,7 @@ they reach the Chatbot, and every component renders with ``sanitize_html=True``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -193,20 +193,6 @@ def _wire(ctx: PageContext, page: Page) -> None:
     # Annotations are strings here (``from __future__``): give Gradio the real class so it injects the event.
     on_example.__annotations__["evt"] = gr.SelectData
 
-    def ask(question: str, history: list[str] | None = None, theme: str | None = None) -> dict[str, Any]:
-        """Answer one question with the evidence base; returns the answer contract (DESIGN.md) as JSON.
-
-        Args:
-            question: the question, in plain words.
-            history: earlier user questions of the same conversation (oldest first), for follow-ups.
-            theme: optional theme id to restrict retrieval to (leadership, organizational-preparation,
-                recruitment-training-induction, support-development); empty or "all" for every theme.
-        """
-        try:
-            return handlers.api_ask(ctx, question, history, theme)
-        except handlers.RequestError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-
     def open_card(card_id: str | None) -> dict[Any, Any]:
         return to_gradio(handlers.open_card(ctx, card_id), page)
 
@@ -229,7 +215,28 @@ def _wire(ctx: PageContext, page: Page) -> None:
     page.chatbot.clear(clear, None, page.outputs(CLEAR_FIELDS), **private)
     page.up.click(thumbs_up, [page.comment, page.state], page.outputs(FEEDBACK_FIELDS), **private)
     page.down.click(thumbs_down, [page.comment, page.state], page.outputs(FEEDBACK_FIELDS), **private)
-    gr.api(ask, api_name="ask")
+    gr.api(api_endpoint(ctx), api_name="ask")
+
+
+def api_endpoint(ctx: PageContext) -> Callable[..., dict[str, Any]]:
+    """The public ``/ask`` function: Gradio takes its parameters and docstring for the API page."""
+    import gradio as gr
+
+    def ask(question: str, history: list[str] | None = None, theme: str | None = None) -> dict[str, Any]:
+        """Answer one question with the evidence base; returns the answer contract (DESIGN.md) as JSON.
+
+        Args:
+            question: the question, in plain words.
+            history: earlier user questions of the same conversation (oldest first), for follow-ups.
+            theme: optional theme id to restrict retrieval to (leadership, organizational-preparation,
+                recruitment-training-induction, support-development); empty or "all" for every theme.
+        """
+        try:
+            return handlers.api_ask(ctx, question, history, theme)
+        except handlers.RequestError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return ask
 
 
 def app_theme() -> Any:
