@@ -89,11 +89,10 @@ def to_gradio(reply: Reply, page: Page) -> dict[Any, Any]:
     out: dict[Any, Any] = {}
     for field in reply.changed:
         value = getattr(reply, field)
-        if field == "banner":
-            kind = value.kind if value else None
-            out[page.crisis] = gr.update(visible=kind == "crisis")
-            out[page.abstained] = gr.update(value=value.text if kind == "abstained" else "",
-                                            visible=kind == "abstained")
+        if field == "banner":  # the banner of its kind shows its text; the other one hides
+            for kind, component in (("crisis", page.crisis), ("abstained", page.abstained)):
+                shown = value is not None and value.kind == kind
+                out[component] = gr.update(value=value.text, visible=True) if shown else gr.update(visible=False)
         elif field == "card_choices":
             out[page.card_pick] = gr.update(choices=value, value=None)
         elif field == "download":

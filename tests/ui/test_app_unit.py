@@ -286,12 +286,16 @@ def test_to_gradio_maps_each_changed_field_once() -> None:
                           download=None, card_choices=[("label", "id")], card_open=True), page)
     assert set(out) == {"<chatbot>", "<box>", "<crisis>", "<abstained>", "<download>", "<card_pick>", "<card_box>"}
     assert out["<chatbot>"] == [] and out["<box>"] == ""
-    assert out["<crisis>"]["visible"] is True and out["<abstained>"]["visible"] is False
+    assert out["<crisis>"]["visible"] is True and out["<crisis>"]["value"] == CRISIS_BANNER
+    assert out["<abstained>"] == {"__type__": "update", "visible": False}
     assert out["<download>"]["value"] is None and out["<download>"]["interactive"] is False
     assert out["<card_pick>"]["choices"] == [("label", "id")] and out["<card_pick>"]["value"] is None
     assert out["<card_box>"]["open"] is True
     abstained = to_gradio(Reply(banner=Banner("abstained", "Not covered."), download=Path("/tmp/a.md")), page)
     assert abstained["<abstained>"]["value"] == "Not covered." and abstained["<abstained>"]["visible"] is True
+    assert abstained["<crisis>"]["visible"] is False
+    hidden = to_gradio(Reply(banner=None), page)
+    assert hidden["<crisis>"]["visible"] is False and hidden["<abstained>"]["visible"] is False
     assert abstained["<download>"]["value"] == "/tmp/a.md" and abstained["<download>"]["interactive"] is True
     assert page.outputs(("banner", "state")) == ["<crisis>", "<abstained>", "<state>"]
 
