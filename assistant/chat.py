@@ -103,7 +103,7 @@ class Assistant:
     @cached_property
     def coverage(self) -> CoverageCheck:
         gaps = load_gaps(self.settings.index.data_file(GAPS_FILE))
-        return CoverageCheck(self.vocabulary, gaps, self.corpus.cards)
+        return CoverageCheck(self.vocabulary, gaps, self.corpus.cards, self.taxonomy)
 
     @cached_property
     def gate(self) -> RelevanceGate:

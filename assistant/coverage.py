@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ingest.gaps import Gap, KnownGaps
+from ingest.taxonomy import Taxonomy
 from ingest.types import Card
 from ingest.vocabulary import Aspect, Vocabulary
 
@@ -37,10 +38,17 @@ class Coverage:
 
 
 class CoverageCheck:
-    def __init__(self, vocabulary: Vocabulary, gaps: KnownGaps, cards: Sequence[Card]) -> None:
+    def __init__(self, vocabulary: Vocabulary, gaps: KnownGaps, cards: Sequence[Card],
+                 taxonomy: Taxonomy | None = None) -> None:
         self.vocabulary = vocabulary
         self.tokenize = vocabulary.tokenizer
         self.known = gaps
+        # Words that name a covered topic (the taxonomy's strategies): with one of these left, the
+        # question asks about more than the gap.
+        self.topic_words = frozenset(
+            t for theme in (taxonomy.themes.values() if taxonomy else ())
+            for sid, title in theme.strategies.items() for t in self.tokenize(f"{sid.replace('-', ' ')} {title}")
+        ) - GENERIC
         self.aspect_cards: dict[str, set[str]] = {
             a.id: {c.id for c in cards if a.in_card_text(" ".join((c.setting, c.participants or "", c.title)))}
             for a in vocabulary.aspects}
@@ -54,7 +62,7 @@ class CoverageCheck:
             for other, other_term in gaps:
                 rest = re.sub(re.escape(other_term), " ", rest, flags=re.IGNORECASE)
             content = [t for t in self.tokenize(rest) if t not in GENERIC]
-            if len(content) <= 1:
+            if len(content) <= 2 and not set(content) & self.topic_words:
                 main = gap
                 break
         return Coverage(gaps, aspects, main)

@@ -23,11 +23,11 @@ import numpy as np
 
 from assistant.retrieval import PassageIndex, RetrievalResult
 from assistant.settings import RelevanceSettings
-from ingest.types import ScoredPassage
+from ingest.types import QUESTION_SECTION, ScoredPassage
 
 MODEL_FILE = Path(__file__).with_name("relevance_model.json")
 FEATURES = ("cosine", "cosine_gap", "bm25_share", "strategy_gap", "strategy_in_top", "summary", "fused_rr", "named",
-            "group_cosine_gap", "card_best")
+            "group_cosine_gap", "card_best", "question_cosine_gap", "question_bm25_share")
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,12 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
     fused = {sp.passage.id: (rank, sp) for rank, sp in enumerate(result.candidates, 1)}
     top_keys = [(m.theme, m.strategy) for m in result.strategy_matches if not theme or m.theme == theme][:strategy_pool]
     # Caveats say what is uncertain about a card; they are never the answer to a question.
-    pool: dict[str, ScoredPassage] = {pid: sp for pid, (_, sp) in fused.items() if sp.passage.section != "caveats"}
+    pool: dict[str, ScoredPassage] = {pid: sp for pid, (_, sp) in fused.items()
+                                      if sp.passage.section not in ("caveats", QUESTION_SECTION)}
     for key in top_keys:
         for p in index.by_strategy.get(key, []):
-            pool.setdefault(p.id, ScoredPassage(p, 0.0))
+            if p.section == "strategy":
+                pool.setdefault(p.id, ScoredPassage(p, 0.0))
     if not pool:
         return []
     cos_all = index.cosines(result.query_vector)
@@ -79,6 +81,12 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
            else np.asarray([pool[i].dense if pool[i].dense is not None else 0.0 for i in ids]))
     bm = np.asarray([bm25_all[r] for r in rows], dtype="float64")
     best_cos, best_bm = float(cos.max()), float(bm.max()) if bm.size else 0.0
+    question_rows = [i for rows_ in index.questions_of.values() for i in rows_]
+    if cos_all is not None and question_rows:
+        best_q = float(cos_all[question_rows].max())
+    else:
+        best_q = best_cos
+    best_qbm = float(bm25_all[question_rows].max()) if question_rows else 0.0
     strat = {(m.theme, m.strategy): m.score for m in result.strategy_matches}
     best_strat = result.strategy_matches[0].score if result.strategy_matches else 0.0
     # How close the passage's strategy (or, for a summary, its card) comes at its best: a strategy
@@ -104,8 +112,21 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
             1.0 if p.card_id in result.mentioned_cards else 0.0,
             group_best[key if not summary else ("card", p.card_id)] - best_cos,
             1.0 if float(cos[j]) >= card_best[p.card_id] else 0.0,
+            *_question_features(index, pid, cos_all, bm25_all, best_q, best_qbm),
         )))
     return out
+
+
+def _question_features(index: PassageIndex, pid: str, cos_all: np.ndarray | None, bm25_all: np.ndarray,
+                       best_q: float, best_qbm: float) -> tuple[float, float]:
+    """How well the passage's curated questions match: best cosine against the best of any
+    question, and best BM25 share (a passage without questions scores as a clear miss)."""
+    rows = index.questions_of.get(pid)
+    if not rows or cos_all is None:
+        return -0.5, 0.0
+    q_cos = float(cos_all[rows].max()) - best_q
+    q_bm = float(bm25_all[rows].max()) / best_qbm if best_qbm > 0 else 0.0
+    return q_cos, q_bm
 
 
 class RelevanceGate:

@@ -89,7 +89,7 @@ class ComposeSettings(_Group):
 
     composer: Literal["grounded", "llm"] = Field("grounded", description="grounded: offline extractive; llm: an endpoint.")
     max_groups: int = Field(5, ge=1, le=20, description="Most strategies one answer shows.")
-    max_per_group: int = Field(3, ge=1, le=10, description="Most passages quoted under one strategy.")
+    max_per_group: int = Field(6, ge=1, le=20, description="Most passages quoted under one strategy.")
     max_findings: int = Field(2, ge=1, le=10, description="Most study summaries under 'What the studies found'.")
     first_sentence_bonus: float = Field(0.5, ge=0.0, le=10.0,
                                         description="Sentence choice: a section's first sentence usually states the strategy.")

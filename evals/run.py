@@ -23,7 +23,7 @@ GOLD = PROJECT_ROOT / "evals" / "gold.jsonl"
 BASELINE = PROJECT_ROOT / "evals" / "baseline.json"
 EXPECTED_STATUS = {"answerable": "answered", "out_of_scope": "abstained", "crisis": "crisis"}
 MODES = ("bm25", "dense", "hybrid")
-LOWER_IS_BETTER = {"false_crisis_rate"}
+LOWER_IS_BETTER = {"false_crisis_rate", "false_abstention_rate"}
 TYPES = ("answerable", "out_of_scope", "crisis", "risk_adjacent")
 
 
@@ -153,8 +153,9 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 GATED = ["status_accuracy", "abstention_precision", "abstention_recall", "crisis_recall", "false_crisis_rate",
-         "expected_card_cited_rate", "theme_hit_rate", "citation_validity", "grounding", "hybrid.recall@5",
-         "hybrid.recall@10", "hybrid.mrr", "hybrid.ndcg@10"]
+         "card_precision", "card_recall", "quote_relevance", "false_abstention_rate", "not_covered_named",
+         "theme_hit_rate", "citation_validity", "grounding", "hybrid.recall@5", "hybrid.recall@10", "hybrid.mrr",
+         "hybrid.ndcg@10"]
 
 
 def compare(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
@@ -215,9 +216,11 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
         "## Answers (test split; tune split for reference)", "",
         "| metric | test | tune | baseline (test) |", "|---|---|---|---|",
     ]
-    for name in ("status_accuracy", "answerable_answered_rate", "abstention_precision", "abstention_recall",
-                 "crisis_recall", "false_crisis_rate", "expected_card_cited_rate", "theme_hit_rate", "theme_coverage",
-                 "citation_validity", "grounding", "claim_support", "answer_ms_p50", "answer_ms_p95"):
+    for name in ("status_accuracy", "answerable_answered_rate", "card_precision", "card_recall", "quote_relevance",
+                 "abstention_precision", "abstention_recall", "false_abstention_rate", "near_domain_abstention",
+                 "not_covered_named", "crisis_recall", "false_crisis_rate", "expected_card_cited_rate",
+                 "theme_hit_rate", "theme_coverage", "citation_validity", "grounding", "claim_support",
+                 "answer_ms_p50", "answer_ms_p95"):
         if name in test:
             lines.append(f"| {name} | {_fmt(test.get(name))} | {_fmt(tune.get(name))} | {_fmt(base.get(name))} |")
     lines += ["", "## Retrieval: what each part buys (answerable questions, test split)", "",
@@ -234,12 +237,14 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
             lines.append(f"- `{d['id']}` {d['question']} — {d.get('status', d.get('change'))}; "
                          f"added {d.get('cards_added', [])}, lost {d.get('cards_lost', [])}")
     worst = [r for r in report["rows"] if r["type"] == "answerable" and r["split"] == "test"
-             and (not r["status_ok"] or not r.get("expected_card_cited"))]
-    worst.sort(key=lambda r: r["retrieval"].get("hybrid", {}).get("mrr", 0.0))
-    lines += ["", f"## Worst test questions ({len(worst)} answerable with a wrong status or no expected card cited)", ""]
+             and (not r["status_ok"] or (r.get("card_precision") or 0.0) < 0.5 or (r.get("card_recall") or 0.0) < 0.5)]
+    worst.sort(key=lambda r: (r.get("card_precision") or 0.0) + (r.get("card_recall") or 0.0))
+    lines += ["", f"## Worst test questions ({len(worst)} answerable with a wrong status, or card precision or "
+              "recall under 0.5)", ""]
     for r in worst[:8]:
         lines += [f"### `{r['id']}` {r['question']}", "",
-                  f"status **{r['status']}**; expected {r['expected_cards']}; cited {r['cited_cards']}; "
+                  f"status **{r['status']}**; expected {r['expected_cards']}; cited {r['cited_cards']} "
+                  f"(precision {_fmt(r.get('card_precision'))}, recall {_fmt(r.get('card_recall'))}); "
                   f"hybrid top-10 {r['retrieval'].get('hybrid', {}).get('ranked', [])}", "",
                   "> " + r["answer"][:700].replace("\n", "\n> "), ""]
     wrong = [r for r in report["rows"] if r["type"] != "answerable" and not r["status_ok"] and r["split"] == "test"]
@@ -318,8 +323,9 @@ def main(settings: Settings, *, gold: Path | None = None, out: Path | None = Non
         print(json.dumps(summary, ensure_ascii=False))
     else:
         t = report["metrics"]["test"]
-        print(f"Test split: status accuracy {_fmt(t['status_accuracy'])}, expected card cited "
-              f"{_fmt(t['expected_card_cited_rate'])}, citation validity {_fmt(t['citation_validity'])}, "
+        print(f"Test split: status accuracy {_fmt(t['status_accuracy'])}, card precision "
+              f"{_fmt(t['card_precision'])}, card recall {_fmt(t['card_recall'])}, citation validity "
+              f"{_fmt(t['citation_validity'])}, "
               f"grounding {_fmt(t['grounding'])}, crisis recall {_fmt(t['crisis_recall'])}, "
               f"hybrid Recall@10 {_fmt(t['hybrid.recall@10'])}")
         if diff is not None:

@@ -317,6 +317,7 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                 problems.append(Problem(rel, "themes", f"strategy theme '{s.theme}' is not listed in `themes`",
                                         f"add {s.theme} to `themes`"))
 
+    questions, q_bytes = _card_questions(corpus_dir, card_id, sections, problems) if card_id else ((), b"")
     if len(problems) > before:
         return None
     assert card_id and kind and title and venue and country and setting and design and authors and sources and themes
@@ -324,9 +325,52 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
         id=card_id, kind=kind, title=title, authors=tuple(authors), year=int(year), venue=venue,  # type: ignore[arg-type]
         country=country, setting=setting, design=design, review_inclusion=str(inclusion), themes=tuple(themes),
         sources=tuple(sources), sections=tuple(sections), path=path,
-        content_hash=hashlib.sha256(raw).hexdigest(), doi=doi, url=url, participants=participants,
+        content_hash=hashlib.sha256(raw + q_bytes).hexdigest(), doi=doi, url=url, participants=participants,
+        questions=questions,
         published=published, document_type=document_type, authors_complete=authors_complete,
     )
+
+
+QUESTIONS_DIR = "questions"
+
+
+def _card_questions(corpus_dir: Path, card_id: str, sections: list[Section],
+                    problems: list[Problem]) -> tuple[tuple[tuple[str, str], ...], bytes]:
+    """The card's curated questions (``corpus/questions/<id>.yaml``), keyed by the section they answer:
+    ``summary`` or the id part of a strategy heading. No file means no questions."""
+    path = corpus_dir / QUESTIONS_DIR / f"{card_id}.yaml"
+    if not path.is_file():
+        return (), b""
+    rel = str(path.relative_to(corpus_dir))
+    try:
+        raw = path.read_bytes()
+        data = safe_yaml(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        problems.append(Problem(rel, "file", f"cannot be read: {str(exc).splitlines()[0]}", "make it valid UTF-8 YAML"))
+        return (), b""
+    if not isinstance(data, dict) or data.get("card") != card_id or not isinstance(data.get("sections"), dict):
+        problems.append(Problem(rel, "sections", f"must hold `card: {card_id}` and a `sections:` mapping",
+                                "see docs/CARD_GUIDE.md, 'Questions this card answers'"))
+        return (), b""
+    keys: dict[str, str] = {}
+    for section in sections:
+        if section.name == "summary":
+            keys["summary"] = section.heading
+        elif section.name == "strategy" and section.theme:
+            keys[f"{section.theme}/{section.strategy}" if section.strategy else section.theme] = section.heading
+    out: list[tuple[str, str]] = []
+    for key, questions in data["sections"].items():
+        if key not in keys:
+            problems.append(Problem(rel, f"sections.{str(key)[:60]}", "names no section of the card",
+                                    f"use one of: {', '.join(keys)}"))
+            continue
+        if not isinstance(questions, list) or not all(isinstance(q, str) and 3 <= len(q.strip()) <= 300
+                                                      for q in questions):
+            problems.append(Problem(rel, f"sections.{key}", "must be a list of questions (3-300 characters each)",
+                                    'write `- "How do we ...?"` lines'))
+            continue
+        out.extend((keys[key], " ".join(q.split())) for q in questions)
+    return tuple(dict.fromkeys(out)), raw
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from assistant.retrieval import stages
 from assistant.retrieval.index import PassageIndex, StrategyMatch
 from assistant.settings import RetrievalSettings
 from ingest.taxonomy import Taxonomy
-from ingest.types import Embedder, ScoredPassage
+from ingest.types import QUESTION_SECTION, Embedder, ScoredPassage
 from ingest.vocabulary import Vocabulary
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -121,12 +121,14 @@ class HybridRetriever:
                    if mode in ("hybrid", "bm25") else [])
         timings["bm25"] = _ms(t)
 
+        best_dense = max((sim for p, sim in dense if p.section != QUESTION_SECTION), default=0.0)
+        dense, lexical = index.lift(dense), index.lift(lexical)
         scored = stages.fuse(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.bm25_weight, rrf_k=s.rrf_k)
         mentioned = self.mentioned_cards(query)
         if mentioned:
             scored = stages.named_first(scored, index.passages, mentioned, theme)
         matches = self.strategy_matches(vector, query=query) if mode != "bm25" else []
-        result = RetrievalResult([], max((sim for _, sim in dense), default=0.0), list(vector), matches,
+        result = RetrievalResult([], best_dense, list(vector), matches,
                                  timings_ms=timings, mentioned_cards=mentioned, candidates=scored)
         if (self.is_enumerative(query) if enumerate_all is None else enumerate_all) and matches:
             result.passages, result.enumerated_cards = stages.enumerate_strategy(
