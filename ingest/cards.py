@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -21,7 +21,8 @@ from ingest.safe_yaml import safe_yaml
 from ingest.taxonomy import Taxonomy, load_taxonomy
 from ingest.types import Card, Section
 
-__all__ = ["Corpus", "Problem", "Taxonomy", "card_files", "load_corpus", "load_taxonomy", "parse_card", "safe_yaml"]
+__all__ = ["Corpus", "Draft", "Problem", "Taxonomy", "card_files", "front_matter", "load_corpus", "load_taxonomy",
+           "parse_card", "safe_yaml"]
 
 KINDS = ("review", "study", "related-review", "related-study", "guidance")
 INCLUSION = ("confirmed", "probable", "possible", "n/a")
@@ -32,7 +33,14 @@ DESIGN_TYPES = (
 )
 REQUIRED = ("id", "kind", "title", "authors", "year", "venue", "country", "setting", "design",
             "review_inclusion", "themes", "sources")
-OPTIONAL = ("doi", "url", "participants", "published", "document_type", "authors_complete")
+OPTIONAL = ("doi", "url", "participants", "published", "document_type", "authors_complete", "status")
+#: ``status: draft`` keeps a card out of the index until it is complete (the only value allowed).
+STATUSES = ("draft",)
+#: What a draft must fill in before it can lose ``status: draft`` (checked as warnings on drafts).
+DRAFT_FIELDS = ("title", "authors", "year", "venue", "country", "setting", "design", "participants",
+                "review_inclusion", "themes", "sources")
+#: Template text: ``peer-assist add`` writes it, and a card may not keep it once it is no longer a draft.
+PLACEHOLDER = "TODO"
 ID_RE = re.compile(r"^[a-z]+(?:-[a-z]+)*-\d{4}[a-z]?$")
 DOI_RE = re.compile(r"^10\.\d{4,9}/[^\s\"<>]+$")
 URL_RE = re.compile(r"^https?://[^\s\"<>]+$")
@@ -153,8 +161,12 @@ def _check_str_list(meta: dict[str, Any], key: str, rel: str, problems: list[Pro
 
 
 def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
-               problems: list[Problem]) -> Card | None:
-    """Parse and check one card. Appends to ``problems``; returns the card only when it is clean."""
+               problems: list[Problem], drafts: list[Draft] | None = None) -> Card | None:
+    """Parse and check one card. Appends to ``problems``; returns the card only when it is clean.
+
+    A card with ``status: draft`` is never returned: it goes to ``drafts`` with what it still lacks,
+    and adds nothing to ``problems`` (only a file that cannot be read as a card at all does).
+    """
     try:
         rel = str(path.relative_to(corpus_dir))
     except ValueError:
@@ -206,6 +218,16 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                                 "write one `field: value` per line"))
         return None
 
+    status = meta.get("status")
+    if status is not None and status not in STATUSES:
+        problems.append(Problem(rel, "status", f"unknown value {str(status)[:30]!r}",
+                                "write `status: draft` for a card that is not finished, or remove the line"))
+    outer: list[Problem] | None = None
+    if status == "draft":
+        # A draft is checked like a card, but its problems are what it still lacks: warnings that keep it
+        # out of the index, never errors that stop the rest of the corpus.
+        outer, problems = problems, []
+        before = 0
     for key in meta:
         if key not in REQUIRED and key not in OPTIONAL:
             problems.append(Problem(rel, str(key)[:40], "is not a known field",
@@ -296,6 +318,8 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
 
     if not body.strip():
         problems.append(Problem(rel, "body", "is empty", "add '## Summary', '## Strategies' and '## Caveats' sections"))
+        if outer is not None and drafts is not None:
+            drafts.append(_draft(path, rel, meta, problems, taxonomy))
         return None
     sections = parse_sections(body, rel, taxonomy, problems)
     seen_headings: set[str] = set()
@@ -317,6 +341,14 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                 problems.append(Problem(rel, "themes", f"strategy theme '{s.theme}' is not listed in `themes`",
                                         f"add {s.theme} to `themes`"))
 
+    for section in sections:
+        if section.text.startswith(PLACEHOLDER) or (section.title or "").startswith(PLACEHOLDER):
+            problems.append(Problem(rel, f"section '{section.heading[:80]}'", "still holds template text",
+                                    f"replace the {PLACEHOLDER} text with the card's own words"))
+    if outer is not None:
+        if drafts is not None:
+            drafts.append(_draft(path, rel, meta, problems, taxonomy))
+        return None
     if len(problems) > before:
         return None
     assert card_id and kind and title and venue and country and setting and design and authors and sources and themes
@@ -329,13 +361,80 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
     )
 
 
+def _is_placeholder(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip() or value.strip().startswith(PLACEHOLDER)
+    if isinstance(value, list):
+        return not value or all(_is_placeholder(v) for v in value)
+    return False
+
+
+def _draft(path: Path, rel: str, meta: dict[str, Any], problems: list[Problem], taxonomy: Taxonomy) -> Draft:
+    """A draft and what it still lacks: unfilled fields first, then whatever else the card check found."""
+    lacks: list[Problem] = []
+    unfilled = [key for key in DRAFT_FIELDS if _is_placeholder(meta.get(key))]
+    for key in unfilled:
+        lacks.append(Problem(rel, key, "is still to be filled in" if key in meta else "is missing",
+                         f"write `{key}:` from the publication (see docs/CARD_GUIDE.md)"))
+    if _is_placeholder(meta.get("doi")) and _is_placeholder(meta.get("url")):
+        lacks.append(Problem(rel, "doi", "neither `doi` nor `url` is given", "add the DOI or a `url:`"))
+        unfilled.append("url")
+    covered = set(unfilled) | {"doi"} if "url" in unfilled else set(unfilled)
+    for problem in problems:
+        if problem.field in covered:
+            continue
+        lacks.append(problem)
+    year = meta.get("year")
+    return Draft(
+        id=str(meta.get("id") or path.stem), path=path, rel=rel,
+        title=meta.get("title") if isinstance(meta.get("title"), str) else None,
+        year=year if isinstance(year, int) and not isinstance(year, bool) else None,
+        doi=meta.get("doi").strip() if isinstance(meta.get("doi"), str) and meta["doi"].strip() else None,
+        lacks=tuple(lacks),
+    )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A card with ``status: draft``: kept out of the index, checked only to say what it still lacks."""
+
+    id: str
+    path: Path
+    rel: str
+    title: str | None
+    year: int | None
+    doi: str | None
+    lacks: tuple[Problem, ...]
+
+
 @dataclass(frozen=True)
 class Corpus:
     cards: list[Card]
     taxonomy: Taxonomy
+    drafts: list[Draft] = field(default_factory=list)
 
     def by_id(self) -> dict[str, Card]:
         return {c.id: c for c in self.cards}
+
+
+def front_matter(path: Path) -> dict[str, Any] | None:
+    """The front matter of one card file without checking it (None when it cannot be read as YAML)."""
+    try:
+        text = path.read_text(encoding="utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("---\n"):
+        return None
+    end = text.find("\n---", 3)
+    if end == -1:
+        return None
+    try:
+        meta = safe_yaml(text[4:end])
+    except yaml.YAMLError:
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 def load_corpus(corpus_dir: Path, max_card_bytes: int = 64_000) -> Corpus:
@@ -349,14 +448,32 @@ def load_corpus(corpus_dir: Path, max_card_bytes: int = 64_000) -> Corpus:
         raise EmptyCorpusError(f"No evidence cards (*.md) found in {corpus_dir}.")
     problems: list[Problem] = []
     cards: list[Card] = []
+    drafts: list[Draft] = []
     for path in files:
-        card = parse_card(path, corpus_dir, taxonomy, max_card_bytes, problems)
+        card = parse_card(path, corpus_dir, taxonomy, max_card_bytes, problems, drafts)
         if card is not None:
             cards.append(card)
     problems.extend(_cross_card_problems(cards, corpus_dir))
     if problems:
         raise CorpusError(problems)
-    return Corpus(cards, taxonomy)
+    return Corpus(cards, taxonomy, _cross_draft_checks(drafts, cards, corpus_dir))
+
+
+def _cross_draft_checks(drafts: list[Draft], cards: list[Card], corpus_dir: Path) -> list[Draft]:
+    """A draft whose id or DOI a card already uses could never become a card: say so among its lacks."""
+    ids = {c.id: c for c in cards}
+    dois = {c.doi.lower(): c for c in cards if c.doi}
+    out = []
+    for draft in drafts:
+        extra = []
+        if draft.id in ids:
+            extra.append(Problem(draft.rel, "id", f"'{draft.id}' is already used by {ids[draft.id].path.relative_to(corpus_dir)}",
+                                 "give the draft another id (add a/b after the year) and rename its file"))
+        if draft.doi and draft.doi.lower() in dois:
+            extra.append(Problem(draft.rel, "doi", f"{draft.doi} is already the DOI of {dois[draft.doi.lower()].id}",
+                                 "one card per publication: merge the draft into that card and delete it"))
+        out.append(Draft(**{**draft.__dict__, "lacks": draft.lacks + tuple(extra)}) if extra else draft)
+    return out
 
 
 def _cross_card_problems(cards: Iterable[Card], corpus_dir: Path) -> list[Problem]:
