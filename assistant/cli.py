@@ -31,6 +31,8 @@ def _configure_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "gradio", "langchain_core"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    for noisy in ("bibtexparser",):  # its parse warnings repeat what `add` reports per record
+        logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
 
 
 def _print_json(data: Any) -> None:
@@ -46,8 +48,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
-    print(f"OK: {len(corpus.cards)} cards in {settings.index.corpus_dir} are valid.")
+    for draft in corpus.drafts:
+        if draft.complete:
+            print(f"warning: draft {draft.rel} looks complete: remove `status: draft` to have it indexed")
+            continue
+        print(f"warning: draft {draft.rel} is not indexed; it still lacks:")
+        for item in draft.lacks():
+            print(f"  - {item}")
+    drafts = f"; {len(corpus.drafts)} draft(s) not indexed (warnings above)" if corpus.drafts else ""
+    print(f"OK: {len(corpus.cards)} cards in {settings.index.corpus_dir} are valid{drafts}.")
     return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from ingest.literature import add_references, read_references
+
+    settings = _settings(args)
+    path, fmt = (Path(args.ris), "ris") if args.ris else (Path(args.bibtex), "bibtex")
+    try:
+        refs = read_references(path, fmt)  # type: ignore[arg-type]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AssistantError(f"Cannot read {path}: {exc}",
+                             "Export the references as a UTF-8 RIS (.ris) or BibTeX (.bib) file.") from exc
+    if not refs:
+        raise AssistantError(f"No records found in {path}.",
+                             f"Check that the file is a {'RIS' if fmt == 'ris' else 'BibTeX'} export.")
+    corpus_dir = settings.index.corpus_dir
+    results = add_references(refs, corpus_dir, args.folder)
+    for result in results:
+        print(result.line(corpus_dir))
+    n = {s: sum(r.status == s for r in results) for s in ("written", "duplicate", "error")}
+    print(f"{len(results)} records: {n['written']} draft(s) written, {n['duplicate']} duplicate(s) skipped, "
+          f"{n['error']} bad record(s) with nothing written.")
+    if n["written"]:
+        print("Next: complete each draft (docs/CARD_GUIDE.md), check it with `peer-assist validate`, then remove "
+              "`status: draft` and run `peer-assist ingest`.")
+    return 1 if n["error"] else 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -224,6 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check every card against the schema")
     common(p, index=False)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("add", help="draft cards from a RIS or BibTeX export (duplicates skipped, drafts not indexed)")
+    common(p, index=False)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ris", metavar="FILE", help="a RIS export (.ris) from a reference manager")
+    src.add_argument("--bibtex", metavar="FILE", help="a BibTeX export (.bib)")
+    p.add_argument("--folder", choices=("studies", "related", "guidance"), default="studies",
+                   help="where the drafts go (default studies: journal articles covered by the review's themes)")
+    p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("stats", help="card counts by kind and theme")
     common(p, index=False)

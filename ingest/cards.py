@@ -319,7 +319,7 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
     if not body.strip():
         problems.append(Problem(rel, "body", "is empty", "add '## Summary', '## Strategies' and '## Caveats' sections"))
         if outer is not None and drafts is not None:
-            drafts.append(_draft(path, rel, meta, problems, taxonomy))
+            drafts.append(_draft(path, rel, meta, body, problems))
         return None
     sections = parse_sections(body, rel, taxonomy, problems)
     seen_headings: set[str] = set()
@@ -341,13 +341,12 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                 problems.append(Problem(rel, "themes", f"strategy theme '{s.theme}' is not listed in `themes`",
                                         f"add {s.theme} to `themes`"))
 
-    for section in sections:
-        if section.text.startswith(PLACEHOLDER) or (section.title or "").startswith(PLACEHOLDER):
-            problems.append(Problem(rel, f"section '{section.heading[:80]}'", "still holds template text",
-                                    f"replace the {PLACEHOLDER} text with the card's own words"))
+    for heading in _template_sections(body):
+        problems.append(Problem(rel, f"section '{heading[:80]}'", "still holds template text",
+                                f"replace the {PLACEHOLDER} text with the card's own words"))
     if outer is not None:
         if drafts is not None:
-            drafts.append(_draft(path, rel, meta, problems, taxonomy))
+            drafts.append(_draft(path, rel, meta, body, problems))
         return None
     if len(problems) > before:
         return None
@@ -371,28 +370,37 @@ def _is_placeholder(value: Any) -> bool:
     return False
 
 
-def _draft(path: Path, rel: str, meta: dict[str, Any], problems: list[Problem], taxonomy: Taxonomy) -> Draft:
-    """A draft and what it still lacks: unfilled fields first, then whatever else the card check found."""
-    lacks: list[Problem] = []
-    unfilled = [key for key in DRAFT_FIELDS if _is_placeholder(meta.get(key))]
-    for key in unfilled:
-        lacks.append(Problem(rel, key, "is still to be filled in" if key in meta else "is missing",
-                         f"write `{key}:` from the publication (see docs/CARD_GUIDE.md)"))
+def _template_sections(body: str) -> list[str]:
+    """Headings of the sections whose text still starts with the template's placeholder."""
+    out, heading = [], None
+    for line in body.splitlines():
+        if line.startswith("## ") or line.startswith("### "):
+            heading = line.lstrip("#").strip()
+            if PLACEHOLDER in heading and heading not in out:
+                out.append(heading)
+        elif heading is not None and line.strip().startswith(PLACEHOLDER) and heading not in out:
+            out.append(heading)
+    return out
+
+
+def _draft(path: Path, rel: str, meta: dict[str, Any], body: str, problems: list[Problem]) -> Draft:
+    """A draft and what it still lacks: unfilled fields, template text, strategies, then anything else."""
+    fields = [key for key in DRAFT_FIELDS if _is_placeholder(meta.get(key))]
     if _is_placeholder(meta.get("doi")) and _is_placeholder(meta.get("url")):
-        lacks.append(Problem(rel, "doi", "neither `doi` nor `url` is given", "add the DOI or a `url:`"))
-        unfilled.append("url")
-    covered = set(unfilled) | {"doi"} if "url" in unfilled else set(unfilled)
-    for problem in problems:
-        if problem.field in covered:
-            continue
-        lacks.append(problem)
+        fields.append("doi or url")
+    template = _template_sections(body)
+    no_strategy = any(p.message.startswith("has no strategy") for p in problems)
+    covered = set(fields) | ({"doi", "url"} if "doi or url" in fields else set())
+    other = tuple(p for p in problems if p.field not in covered and not p.message.startswith("has no strategy")
+                  and p.message != "still holds template text")
     year = meta.get("year")
+    doi = meta.get("doi")
     return Draft(
         id=str(meta.get("id") or path.stem), path=path, rel=rel,
         title=meta.get("title") if isinstance(meta.get("title"), str) else None,
         year=year if isinstance(year, int) and not isinstance(year, bool) else None,
-        doi=meta.get("doi").strip() if isinstance(meta.get("doi"), str) and meta["doi"].strip() else None,
-        lacks=tuple(lacks),
+        doi=doi.strip() if isinstance(doi, str) and doi.strip() else None,
+        missing_fields=tuple(fields), template_sections=tuple(template), no_strategy=no_strategy, other=other,
     )
 
 
@@ -406,7 +414,32 @@ class Draft:
     title: str | None
     year: int | None
     doi: str | None
-    lacks: tuple[Problem, ...]
+    missing_fields: tuple[str, ...] = ()  # fields still empty or holding template text
+    template_sections: tuple[str, ...] = ()  # sections whose text is still the template's
+    no_strategy: bool = False
+    other: tuple[Problem, ...] = ()  # anything else the card check found (bad theme id, ...)
+
+    @property
+    def complete(self) -> bool:
+        return not (self.missing_fields or self.template_sections or self.no_strategy or self.other)
+
+    def lacks(self) -> list[str]:
+        """What is left to do, one item per line."""
+        out = []
+        if self.missing_fields:
+            out.append(f"fields to fill in: {', '.join(self.missing_fields)}")
+        if self.template_sections:
+            out.append(f"template text left in: {', '.join(self.template_sections)} (replace {PLACEHOLDER} with "
+                       "the card's own words)")
+        if self.no_strategy:
+            out.append("no strategy: add '### <theme-id>/<strategy-id>: <title>' sections under '## Strategies'")
+        out += [f"[{p.field}] {p.message}. Fix: {p.fix}" for p in self.other]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "file": self.rel, "missing_fields": list(self.missing_fields),
+                "template_sections": list(self.template_sections), "no_strategy": self.no_strategy,
+                "other": [str(p) for p in self.other]}
 
 
 @dataclass(frozen=True)
@@ -472,7 +505,7 @@ def _cross_draft_checks(drafts: list[Draft], cards: list[Card], corpus_dir: Path
         if draft.doi and draft.doi.lower() in dois:
             extra.append(Problem(draft.rel, "doi", f"{draft.doi} is already the DOI of {dois[draft.doi.lower()].id}",
                                  "one card per publication: merge the draft into that card and delete it"))
-        out.append(Draft(**{**draft.__dict__, "lacks": draft.lacks + tuple(extra)}) if extra else draft)
+        out.append(Draft(**{**draft.__dict__, "other": draft.other + tuple(extra)}) if extra else draft)
     return out
 
 
