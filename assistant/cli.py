@@ -86,31 +86,90 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 1 if n["error"] else 0
 
 
-def cmd_stats(args: argparse.Namespace) -> int:
-    from ingest.cards import load_corpus
+KNOWN_GAPS_FILE = "known_gaps.yaml"
 
-    settings = _settings(args)
-    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+
+def _known_gaps(path: Path) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The known-gaps list (``gaps: [{id, topic, terms, instead, partly_covered_by}]``), read leniently:
+    (None, None) when the file does not exist, (None, reason) when it cannot be read."""
+    from ingest.safe_yaml import safe_yaml
+
+    if not path.is_file():
+        return None, None
+    try:
+        data = safe_yaml(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # noqa: BLE001 - stats must not fail on a half-written data file
+        return None, f"{path.name} cannot be read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    raw = data.get("gaps") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        return None, f"{path.name} has no `gaps:` list"
+    gaps = []
+    for item in raw:
+        if not isinstance(item, dict) or not item.get("id"):
+            continue
+        covered = item.get("partly_covered_by") or []
+        gaps.append({"id": str(item["id"]), "topic": str(item.get("topic") or item["id"]),
+                     "partly_covered_by": [str(c) for c in covered] if isinstance(covered, list) else [str(covered)]})
+    return gaps, None
+
+
+def corpus_stats(corpus: Any, gaps_file: Path) -> dict[str, Any]:
+    """Card counts by kind and theme, the cards behind each strategy, and the known gaps."""
     by_kind: dict[str, int] = {}
     by_theme: dict[str, set[str]] = {t: set() for t in corpus.taxonomy.themes}
-    strategies: dict[str, int] = {t: 0 for t in corpus.taxonomy.themes}
+    sections: dict[str, int] = {t: 0 for t in corpus.taxonomy.themes}
+    backing: dict[tuple[str, str], dict[str, str]] = {
+        (t, sid): {} for t, theme in corpus.taxonomy.themes.items() for sid in theme.strategies}
     for card in corpus.cards:
         by_kind[card.kind] = by_kind.get(card.kind, 0) + 1
         for s in card.sections:
             if s.theme:
                 by_theme[s.theme].add(card.id)
-                strategies[s.theme] += 1
-    data = {"cards": len(corpus.cards), "by_kind": by_kind,
-            "by_theme": {t: {"cards": len(ids), "strategy_sections": strategies[t]} for t, ids in by_theme.items()}}
+                sections[s.theme] += 1
+                if s.strategy and (s.theme, s.strategy) in backing:
+                    backing[(s.theme, s.strategy)][card.id] = card.kind
+    strategies = []
+    for (theme, sid), cards in backing.items():
+        kinds: dict[str, int] = {}
+        for kind in cards.values():
+            kinds[kind] = kinds.get(kind, 0) + 1
+        strategies.append({"theme": theme, "strategy": sid, "title": corpus.taxonomy.strategy_title(theme, sid),
+                           "cards": len(cards), "by_kind": dict(sorted(kinds.items())), "card_ids": sorted(cards)})
+    gaps, gaps_problem = _known_gaps(gaps_file)
+    return {"cards": len(corpus.cards), "drafts": sorted(d.id for d in corpus.drafts), "by_kind": by_kind,
+            "by_theme": {t: {"cards": len(ids), "strategy_sections": sections[t]} for t, ids in by_theme.items()},
+            "by_strategy": strategies, "known_gaps": gaps, "known_gaps_file": gaps_file.name,
+            "known_gaps_problem": gaps_problem}
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ingest.cards import load_corpus
+
+    settings = _settings(args)
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+    data = corpus_stats(corpus, settings.index.data_file(KNOWN_GAPS_FILE))
     if args.json:
         _print_json(data)
+        return 0
+    print(f"{data['cards']} cards" + (f" (+ {len(data['drafts'])} drafts, not indexed)" if data["drafts"] else ""))
+    for kind, n in sorted(data["by_kind"].items()):
+        print(f"  {kind:16} {n}")
+    print("by theme (cards with a strategy in it / strategy sections):")
+    for theme, d in data["by_theme"].items():
+        print(f"  {theme:32} {d['cards']:3} / {d['strategy_sections']}")
+    print("by strategy (cards backing it, by kind; fewest first: where new literature is most needed):")
+    for st in sorted(data["by_strategy"], key=lambda x: (x["cards"], x["theme"], x["strategy"])):
+        kinds = ", ".join(f"{k} {n}" for k, n in st["by_kind"].items()) or "no card"
+        print(f"  {st['theme'] + '/' + st['strategy']:60} {st['cards']:3}  ({kinds})")
+    if data["known_gaps"] is not None:
+        print(f"known gaps ({data['known_gaps_file']}: topics the evidence does not cover):")
+        for gap in data["known_gaps"]:
+            partly = f"; partly covered by {', '.join(gap['partly_covered_by'])}" if gap["partly_covered_by"] else ""
+            print(f"  {gap['id']}: {gap['topic']}{partly}")
+    elif data["known_gaps_problem"]:
+        print(f"known gaps: {data['known_gaps_problem']}")
     else:
-        print(f"{data['cards']} cards")
-        for kind, n in sorted(by_kind.items()):
-            print(f"  {kind:16} {n}")
-        print("by theme (cards with a strategy in it / strategy sections):")
-        for theme, d in data["by_theme"].items():
-            print(f"  {theme:32} {d['cards']:3} / {d['strategy_sections']}")
+        print(f"known gaps: no {data['known_gaps_file']} in the corpus yet")
     return 0
 
 
