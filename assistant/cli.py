@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -174,7 +175,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.pipeline import run_ingest
+    from ingest.cards import load_corpus
+    from ingest.pipeline import index_is_built, read_manifest, run_ingest
 
     settings = _settings(args)
     bar: Any = None
@@ -190,17 +192,74 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+    index_dir = settings.index.index_dir
+    diff_on = not args.no_diff and not args.dry_run
+    record: dict[str, Any] | None = None
+    baseline, baseline_s = 0, 0.0
+    collection, settings_hash = settings.index.collection_name(), settings.settings_hash()
+    assistants: list[Any] = []
+
+    def assistant() -> Any:
+        """One assistant for the whole diff: after the reindex it only reloads the passages."""
+        from assistant.chat import Assistant
+
+        if assistants:
+            assistants[0].reload()
+        else:
+            assistants.append(Assistant(settings))
+        return assistants[0]
+
+    if diff_on:
+        from assistant import answer_diff
+
+        record = answer_diff.read_record(index_dir)
+        if answer_diff.needs_baseline(record, collection, settings_hash):
+            record = None
+            if index_is_built(settings):
+                # No usable record of earlier answers: if this run will change cards, ask the gold questions
+                # against the index as it is now, before it changes (once; later runs re-ask only what changed).
+                plan = run_ingest(settings, dry_run=True, corpus=corpus)
+                if any(plan.changes.values()):
+                    t_base = time.perf_counter()
+                    record = answer_diff.record_baseline(assistant(), _gold(args), read_manifest(index_dir),
+                                                         collection, settings_hash)
+                    baseline = len(record["answers"])
+                    baseline_s = time.perf_counter() - t_base
     try:
         report = run_ingest(settings, full=args.full, dry_run=args.dry_run, progress=progress,
-                            lock_timeout=args.wait)
+                            lock_timeout=args.wait, corpus=corpus)
     finally:
         if bar is not None:
             bar.close()
+    diff: Any = None
+    if diff_on:
+        from assistant import answer_diff
+
+        if record is not None:
+            diff, new_record = answer_diff.diff_after_reindex(record, assistant, _gold(args), read_manifest(index_dir),
+                                                              collection, settings_hash)
+            diff.baseline_recorded, diff.baseline_seconds = baseline, round(baseline_s, 3)
+            if new_record is not None:
+                answer_diff.write_record(index_dir, new_record)
+            else:
+                diff = None  # nothing changed: nothing to say, nothing loaded
+        elif any(report.changes.values()):
+            diff = answer_diff.AnswerDiff(note="first build of this index: no earlier answers to compare with "
+                                          "(the next ingest that changes cards records them first)")
     if args.json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), "answer_diff": diff.to_dict() if diff is not None else None})
     else:
         print(report.summary())
+        if diff is not None:
+            print("\n".join(diff.lines()))
     return 0
+
+
+def _gold(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from evals.run import GOLD, load_gold
+
+    return load_gold(args.gold or GOLD)
 
 
 def _read_question(args: argparse.Namespace) -> str:
@@ -341,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another running ingest to finish (default: fail at once)")
+    p.add_argument("--no-diff", action="store_true",
+                   help="skip the answer diff on the gold questions that the changed cards touch")
+    p.add_argument("--gold", type=Path, help="gold questions for the answer diff (default evals/gold.jsonl)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", help="answer one question (or a batch)")
