@@ -341,6 +341,11 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                 problems.append(Problem(rel, "themes", f"strategy theme '{s.theme}' is not listed in `themes`",
                                         f"add {s.theme} to `themes`"))
 
+    for key in REQUIRED + OPTIONAL:
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip().startswith(PLACEHOLDER):
+            problems.append(Problem(rel, key, "still holds template text",
+                                    f"replace the {PLACEHOLDER} text with what the publication says"))
     for heading in _template_sections(body):
         problems.append(Problem(rel, f"section '{heading[:80]}'", "still holds template text",
                                 f"replace the {PLACEHOLDER} text with the card's own words"))
