@@ -210,8 +210,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             assistants.append(Assistant(settings))
         return assistants[0]
 
+    diff_skipped: str | None = None
     if diff_on:
         from assistant import answer_diff
+        from ingest.pipeline import writer_lock
 
         record = answer_diff.read_record(index_dir)
         if answer_diff.needs_baseline(record, collection, settings_hash):
@@ -221,11 +223,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 # against the index as it is now, before it changes (once; later runs re-ask only what changed).
                 plan = run_ingest(settings, dry_run=True, corpus=corpus)
                 if any(plan.changes.values()):
+                    with writer_lock(index_dir, args.wait):
+                        pass  # another writer: fail now, before asking anything
                     t_base = time.perf_counter()
-                    record = answer_diff.record_baseline(assistant(), _gold(args), read_manifest(index_dir),
-                                                         collection, settings_hash)
-                    baseline = len(record["answers"])
-                    baseline_s = time.perf_counter() - t_base
+                    try:
+                        record = answer_diff.record_baseline(assistant(), _gold(args), read_manifest(index_dir),
+                                                             collection, settings_hash)
+                    except Exception as exc:  # noqa: BLE001 - the diff is a report; it never stops an ingest
+                        diff_skipped = _diff_failure(exc)
+                    else:
+                        baseline = len(record["answers"])
+                        baseline_s = time.perf_counter() - t_base
     try:
         report = run_ingest(settings, full=args.full, dry_run=args.dry_run, progress=progress,
                             lock_timeout=args.wait, corpus=corpus)
@@ -236,14 +244,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if diff_on:
         from assistant import answer_diff
 
-        if record is not None:
-            diff, new_record = answer_diff.diff_after_reindex(record, assistant, _gold(args), read_manifest(index_dir),
-                                                              collection, settings_hash)
-            diff.baseline_recorded, diff.baseline_seconds = baseline, round(baseline_s, 3)
-            if new_record is not None:
-                answer_diff.write_record(index_dir, new_record)
+        if diff_skipped is not None:
+            diff = answer_diff.AnswerDiff(note=diff_skipped)
+        elif record is not None:
+            try:
+                diff, new_record = answer_diff.diff_after_reindex(record, assistant, _gold(args),
+                                                                  read_manifest(index_dir), collection, settings_hash)
+            except Exception as exc:  # noqa: BLE001 - the index is already up to date; only the report is lost
+                diff, new_record = answer_diff.AnswerDiff(note=_diff_failure(exc)), None
             else:
-                diff = None  # nothing changed: nothing to say, nothing loaded
+                diff.baseline_recorded, diff.baseline_seconds = baseline, round(baseline_s, 3)
+                if new_record is not None:
+                    answer_diff.write_record(index_dir, new_record)
+                else:
+                    diff = None  # nothing changed: nothing to say, nothing loaded
         elif any(report.changes.values()):
             diff = answer_diff.AnswerDiff(note="first build of this index: no earlier answers to compare with "
                                           "(the next ingest that changes cards records them first)")
@@ -254,6 +268,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if diff is not None:
             print("\n".join(diff.lines()))
     return 0
+
+
+def _diff_failure(exc: Exception) -> str:
+    log.debug("answer diff failed", exc_info=True)
+    reason = exc.friendly() if isinstance(exc, AssistantError) else f"{type(exc).__name__}: {exc}"
+    return f"skipped ({' '.join(reason.split())[:300]}); the index itself is up to date"
 
 
 def _gold(args: argparse.Namespace) -> list[dict[str, Any]]:

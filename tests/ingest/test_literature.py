@@ -6,15 +6,20 @@ pages) and records whose titles start with "Test record:", which are fictitious.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from assistant.cli import main
 from assistant.errors import CorpusError
+from assistant.settings import Settings
 from ingest.cards import load_corpus
+from ingest.pipeline import run_ingest
+from ingest.store import EvidenceStore
+from tests.conftest import NoEmbedder
 from ingest.literature import ascii_fold, card_id_base, free_id, initials, read_bibtex, read_ris
-from tests.ingest.conftest import MINI_CARDS, copy_corpus, edit_card
+from tests.ingest.conftest import MINI_CARDS, copy_corpus, edit_card, ids_by_card
 
 DATA = Path(__file__).parent / "data"
 RIS = DATA / "new_literature.ris"
@@ -269,3 +274,112 @@ def test_draft_reusing_a_card_id_or_doi_says_so(corpus: Path, capsys: pytest.Cap
     lacks = "\n".join(draft.lacks())
     assert "'gates-2007' is already used by studies/gates-2007.md" in lacks
     assert "is already the DOI of gates-2007" in lacks
+
+
+# ------------------------------------------------------------------------------------------------
+# The whole workflow: add → drafts not indexed → complete one → ingest → answer diff
+
+
+GOLD_IDS = ("a001", "a072", "a073", "a082", "a084", "a115", "c001")
+
+
+@pytest.fixture
+def small_gold(tmp_path: Path) -> Path:
+    """A few gold questions (answerable ones on pay and supervision, one unrelated, one with history, one crisis)."""
+    from evals.run import GOLD
+
+    rows = [line for line in GOLD.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line)["id"] in GOLD_IDS]
+    assert len(rows) == len(GOLD_IDS)
+    path = tmp_path / "gold.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a model was loaded on a run that changed no card")
+
+    monkeypatch.setattr("ingest.embedding.get_embedder", refuse)
+
+
+def test_add_complete_ingest_and_answer_diff(indexed_settings: Settings, small_gold: Path, hash_env: None,
+                                             monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = indexed_settings
+    corpus, index_dir = settings.index.corpus_dir, settings.index.index_dir
+    ingest = ["ingest", "--corpus", str(corpus), "--index-dir", str(index_dir), "--gold", str(small_gold)]
+    ids_before = EvidenceStore(settings).ids()
+
+    # 1. Drafts are written and never indexed; with no card changed nothing is loaded or asked.
+    assert add(corpus, "--ris", str(RIS)) == 1
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        no_model(m)
+        assert main(ingest) == 0
+    out = capsys.readouterr().out
+    assert f"drafts: {len(RIS_WRITTEN)} skipped (status: draft, not indexed): " + ", ".join(sorted(RIS_WRITTEN)) in out
+    assert "Answer diff" not in out
+    assert EvidenceStore(settings).ids() == ids_before
+    assert not (index_dir / "gold_answers.json").exists()
+    assert main([*ingest, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["drafts_skipped"] == len(RIS_WRITTEN) and data["drafts"] == sorted(RIS_WRITTEN)
+    assert data["answer_diff"] is None and data["model_loaded"] is False
+
+    # 2. Complete one draft (status removed, fields filled, moved to related/ as a review): it is indexed
+    # and the answer diff names the gold answers that now cite it.
+    (corpus / "studies" / "walker-2013.md").unlink()
+    (corpus / "related" / "walker-2013.md").write_text(COMPLETED.read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(ingest) == 0
+    out = capsys.readouterr().out
+    assert "added: walker-2013" in out and f"drafts: {len(RIS_WRITTEN) - 1} skipped" in out
+    diff = out.split("Answer diff on the gold questions (cards added walker-2013): ", 1)[1].splitlines()
+    assert "of 6 answerable questions draw on them and were asked again" in diff[0]
+    assert "first, with no earlier record, the 6 answers of the previous index were recorded" in diff[0]
+    cites_new = [line for line in diff[1:] if "now cites walker-2013" in line]
+    assert cites_new, out
+    assert all(line.startswith("  a0") or line.startswith("  a1") for line in diff[1:])
+    assert {c for c in ids_by_card(settings)} >= {"walker-2013"}
+    record = json.loads((index_dir / "gold_answers.json").read_text(encoding="utf-8"))
+    assert set(record["answers"]) == {i for i in GOLD_IDS if i.startswith("a")}
+    assert "walker-2013" in record["cards"]
+    now_citing = {i for i, a in record["answers"].items() if "walker-2013" in a["cited"]}
+    assert {line.split(":")[0].strip() for line in cites_new} <= now_citing
+
+    # 3. An unchanged reindex loads no model, asks nothing and leaves the record alone.
+    before = (index_dir / "gold_answers.json").read_bytes()
+    with monkeypatch.context() as m:
+        no_model(m)
+        monkeypatch_ask = []
+        m.setattr("assistant.chat.Assistant.ask", lambda *a, **k: monkeypatch_ask.append(a) or None)
+        assert main(ingest) == 0
+        assert run_ingest(settings, embedder=NoEmbedder()).model_loaded is False
+    assert not monkeypatch_ask
+    assert "Answer diff" not in capsys.readouterr().out
+    assert (index_dir / "gold_answers.json").read_bytes() == before
+
+    # 4. Editing the new card re-asks only the questions whose evidence includes it.
+    edit_card(corpus / "related" / "walker-2013.md", "low pay and limited hours.", "low pay and few hours of work.")
+    asked: list[str] = []
+    from assistant.chat import Assistant
+
+    real_ask = Assistant.ask
+
+    def counting_ask(self: Assistant, question: str, *args: object, **kwargs: object) -> object:
+        asked.append(question)
+        return real_ask(self, question, *args, **kwargs)
+
+    monkeypatch.setattr(Assistant, "ask", counting_ask)
+    assert main([*ingest, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    touching = {i for i, a in record["answers"].items() if "walker-2013" in a["cited"] + a["retrieved"]}
+    assert data["changes"]["updated"] == ["walker-2013"]
+    assert data["answer_diff"]["cards"]["updated"] == ["walker-2013"]
+    assert data["answer_diff"]["affected"] == len(asked) >= len(touching) > 0
+    assert len(asked) < 6 or touching == {i for i in GOLD_IDS if i.startswith("a")}
+
+    # 5. --no-diff skips it.
+    edit_card(corpus / "related" / "walker-2013.md", "few hours of work.", "limited hours.")
+    asked.clear()
+    assert main([*ingest, "--no-diff"]) == 0
+    assert "Answer diff" not in capsys.readouterr().out and not asked
