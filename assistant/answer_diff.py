@@ -18,9 +18,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 GOLD_ANSWERS = "gold_answers.json"
 FORMAT = 1
@@ -104,7 +105,7 @@ class AnswerDiff:
         if self.baseline_recorded:
             head += (f"; first, with no earlier record, the {self.baseline_recorded} answers of the previous "
                      f"index were recorded ({self.baseline_seconds:.1f} s)")
-        out = [head + ("." if self.changes else ".")]
+        out = [head + "."]
         for ch in self.changes:
             bits = []
             if ch["status"][0] != ch["status"][1]:
@@ -159,11 +160,9 @@ def diff_after_reindex(record: dict[str, Any], assistant_factory: Callable[[], A
     affected: list[dict[str, Any]] = []
     for row in rows:
         prev = old.get(row["id"])
-        if prev is None or prev.get("question") != row["question"]:
-            affected.append(row)  # not recorded yet (a new gold question): ask it, but it is no "change"
-        elif gone & (set(prev.get("retrieved", [])) | set(prev.get("cited", []))):
-            affected.append(row)
-        elif fresh and fresh & retrieved_cards(assistant, row):
+        if (prev is None or prev.get("question") != row["question"]  # not recorded yet: asked, no "change"
+                or gone & (set(prev.get("retrieved", [])) | set(prev.get("cited", [])))
+                or (fresh and fresh & retrieved_cards(assistant, row))):
             affected.append(row)
     answers = dict(old)
     for row in affected:

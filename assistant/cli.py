@@ -271,7 +271,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _diff_failure(exc: Exception) -> str:
-    log.debug("answer diff failed", exc_info=True)
+    log.debug("answer diff failed", exc_info=exc)
     reason = exc.friendly() if isinstance(exc, AssistantError) else f"{type(exc).__name__}: {exc}"
     return f"skipped ({' '.join(reason.split())[:300]}); the index itself is up to date"
 

@@ -379,7 +379,7 @@ def _template_sections(body: str) -> list[str]:
     """Headings of the sections whose text still starts with the template's placeholder."""
     out, heading = [], None
     for line in body.splitlines():
-        if line.startswith("## ") or line.startswith("### "):
+        if line.startswith(("## ", "### ")):
             heading = line.lstrip("#").strip()
             if PLACEHOLDER in heading and heading not in out:
                 out.append(heading)

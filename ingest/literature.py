@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from ingest.cards import DOI_RE, ID_RE, PLACEHOLDER, URL_RE, card_files, front_matter
 
-__all__ = ["AddResult", "Reference", "add_references", "read_references", "ascii_fold", "card_id_base", "read_bibtex", "read_ris"]
+__all__ = ["AddResult", "Reference", "add_references", "ascii_fold", "card_id_base", "read_bibtex", "read_references",
+           "read_ris"]
 
 Folder = Literal["studies", "related", "guidance"]
 FOLDER_KIND = {"studies": "study", "related": "related-study", "guidance": "guidance"}

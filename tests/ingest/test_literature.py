@@ -15,10 +15,10 @@ from assistant.cli import main
 from assistant.errors import CorpusError
 from assistant.settings import Settings
 from ingest.cards import load_corpus
+from ingest.literature import ascii_fold, card_id_base, free_id, initials, read_bibtex, read_ris
 from ingest.pipeline import run_ingest
 from ingest.store import EvidenceStore
 from tests.conftest import NoEmbedder
-from ingest.literature import ascii_fold, card_id_base, free_id, initials, read_bibtex, read_ris
 from tests.ingest.conftest import MINI_CARDS, copy_corpus, edit_card, ids_by_card
 
 DATA = Path(__file__).parent / "data"
@@ -38,14 +38,14 @@ RIS_LINES = [
     "skipped record 6 (line 71) Åkerblom & Ness 2023: duplicate of akerblom-2023 (same title and year 2023)",
     "wrote   corpus/studies/muller-2021.md  <- record 7 (line 79) Müller & Tester 2021",
     "wrote   corpus/studies/muller-2021b.md  <- record 8 (line 88) Müller 2021",
-    "error   record 9 (line 96) Tester 2020: no title. Fix: add a 'TI  - ' line (or complete the record in your "
-    "reference manager) and run add again; nothing was written for it",
-    "error   record 10 (line 103) Test record: a fictitious report with no year and no authors: no year, no authors. "
-    "Fix: add a 'PY  - ' line; add one 'AU  - Surname, Given' line per author (or complete the record in your "
-    "reference manager) and run add again; nothing was written for it",
-    "error   record 11 (line 109): malformed: it does not start with a 'TY  -' line (first line: 'TI  - Test record: "
-    "a fragment pasted wit'). Fix: correct the record in your reference manager and export it again; nothing was "
-    "written for it",
+    ("error   record 9 (line 96) Tester 2020: no title. Fix: add a 'TI  - ' line (or complete the record in your "
+     "reference manager) and run add again; nothing was written for it"),
+    ("error   record 10 (line 103) Test record: a fictitious report with no year and no authors: no year, no authors. "
+     "Fix: add a 'PY  - ' line; add one 'AU  - Surname, Given' line per author (or complete the record in your "
+     "reference manager) and run add again; nothing was written for it"),
+    ("error   record 11 (line 109): malformed: it does not start with a 'TY  -' line (first line: 'TI  - Test record: "
+     "a fragment pasted wit'). Fix: correct the record in your reference manager and export it again; nothing was "
+     "written for it"),
     "11 records: 6 draft(s) written, 2 duplicate(s) skipped, 3 bad record(s) with nothing written.",
 ]
 RIS_WRITTEN = {"vandewalle-2016", "mahlke-2014", "walker-2013", "lloyd-evans-2014", "muller-2021", "muller-2021b"}
@@ -338,7 +338,7 @@ def test_add_complete_ingest_and_answer_diff(indexed_settings: Settings, small_g
     assert "first, with no earlier record, the 6 answers of the previous index were recorded" in diff[0]
     cites_new = [line for line in diff[1:] if "now cites walker-2013" in line]
     assert cites_new, out
-    assert all(line.startswith("  a0") or line.startswith("  a1") for line in diff[1:])
+    assert all(line.startswith(("  a0", "  a1")) for line in diff[1:])
     assert {c for c in ids_by_card(settings)} >= {"walker-2013"}
     record = json.loads((index_dir / "gold_answers.json").read_text(encoding="utf-8"))
     assert set(record["answers"]) == {i for i in GOLD_IDS if i.startswith("a")}
