@@ -14,6 +14,7 @@ reports which cards changed; this module (the assistant layer) asks the question
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -73,10 +74,34 @@ def answer_entry(assistant: Any, row: dict[str, Any]) -> dict[str, Any]:
             "retrieved": sorted({r["card_id"] for r in answer.retrieved})}
 
 
-def retrieved_cards(assistant: Any, row: dict[str, Any]) -> set[str]:
-    """The cards one gold question's retrieval reaches (no composing, no safety gate)."""
+def _pack(vector: Sequence[float]) -> str:
+    import numpy as np
+
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
+def _unpack(blob: str) -> list[float]:
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(blob), dtype="<f4").astype(float).tolist()
+
+
+def retrieved_cards(assistant: Any, row: dict[str, Any], cache: dict[str, Any] | None = None) -> set[str]:
+    """The cards one gold question's retrieval reaches (no composing, no safety gate).
+
+    ``cache`` (the recorded entry) keeps the query's vector, so later diffs skip embedding the question;
+    the record is only used with the same collection, hence the same model.
+    """
     followup = assistant.followup(row["question"], row.get("history") or [])
-    return {sp.passage.card_id for sp in assistant.retrieve(followup).passages}
+    query = followup.retrieval_query
+    vector = None
+    if cache is not None and cache.get("query") == query and isinstance(cache.get("vector"), str):
+        vector = _unpack(cache["vector"])
+    result = assistant.retriever.retrieve(query, enumerate_all=assistant.retriever.is_enumerative(followup.new),
+                                          vector=vector)
+    if cache is not None and vector is None:
+        cache["query"], cache["vector"] = query, _pack(result.query_vector)
+    return {sp.passage.card_id for sp in result.passages}
 
 
 @dataclass
@@ -162,12 +187,14 @@ def diff_after_reindex(record: dict[str, Any], assistant_factory: Callable[[], A
         prev = old.get(row["id"])
         if (prev is None or prev.get("question") != row["question"]  # not recorded yet: asked, no "change"
                 or gone & (set(prev.get("retrieved", [])) | set(prev.get("cited", [])))
-                or (fresh and fresh & retrieved_cards(assistant, row))):
+                or (fresh and fresh & retrieved_cards(assistant, row, prev))):
             affected.append(row)
     answers = dict(old)
     for row in affected:
         new = answer_entry(assistant, row)
         prev = old.get(row["id"])
+        if prev is not None and prev.get("vector"):
+            new["query"], new["vector"] = prev.get("query"), prev["vector"]  # same question, same model
         answers[row["id"]] = new
         if prev is None or prev.get("question") != row["question"]:
             continue

@@ -24,6 +24,8 @@ class FakeAssistant:
 
     def __init__(self, table: dict[str, tuple[str, list[str], list[str]]]) -> None:
         self.table, self.asked, self.retrieved = table, [], []
+        self.retriever = self
+        self.embedded: list[str] = []
 
     def ask(self, question: str, history: Any = None) -> Any:
         self.asked.append(question)
@@ -31,13 +33,19 @@ class FakeAssistant:
         return SimpleNamespace(status=status, citations=[SimpleNamespace(card_id=c) for c in cited],
                                retrieved=[{"card_id": r} for r in retrieved])
 
-    def followup(self, question: str, history: Any) -> str:
-        return question
+    def followup(self, question: str, history: Any) -> Any:
+        return SimpleNamespace(retrieval_query=question, new=question)
 
-    def retrieve(self, question: str) -> Any:
-        self.retrieved.append(question)
-        return SimpleNamespace(passages=[SimpleNamespace(passage=SimpleNamespace(card_id=r))
-                                         for r in self.table[question][2]])
+    def is_enumerative(self, question: str) -> bool:
+        return False
+
+    def retrieve(self, query: str, *, enumerate_all: bool, vector: Any = None) -> Any:
+        self.retrieved.append(query)
+        if vector is None:
+            self.embedded.append(query)
+            vector = [float(len(query)), 0.5]
+        return SimpleNamespace(query_vector=vector, passages=[SimpleNamespace(passage=SimpleNamespace(card_id=r))
+                                                              for r in self.table[query][2]])
 
 
 GOLD = [{"id": "q1", "type": "answerable", "question": "one"}, {"id": "q2", "type": "answerable", "question": "two"},
@@ -65,6 +73,15 @@ def test_only_affected_questions_are_asked_again(tmp_path: Path) -> None:
     assert rec is not None and rec["answers"]["q3"]["cited"] == ["n"] and rec["cards"]["n"]
     AD.write_record(tmp_path, rec)
     assert AD.read_record(tmp_path) == rec
+    # The next diff reuses the question vectors recorded by this one: no question is embedded again.
+    assert new.embedded == ["two", "three"] and rec["answers"]["q2"]["vector"] and rec["answers"]["q3"]["vector"]
+    newer = FakeAssistant({"one": ("answered", ["a", "b"], ["a", "b"]), "two": ("answered", ["c"], ["c"]),
+                           "three": ("answered", ["n"], ["n", "c"])})
+    diff, rec2 = AD.diff_after_reindex(rec, lambda: newer, GOLD, manifest(a=["1"], b=["2x"], c=["3"], n=["9"], m=["7"]),
+                                       "coll", "h")
+    assert diff.cards["added"] == ["m"] and newer.retrieved == ["one", "two", "three"]
+    assert newer.embedded == ["one"], "only the question without a recorded vector is embedded"
+    assert AD._unpack(rec2["answers"]["q2"]["vector"]) == [3.0, 0.5]
 
 
 def test_nothing_changed_loads_nothing() -> None:
