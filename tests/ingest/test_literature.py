@@ -34,16 +34,16 @@ RIS_LINES = [
     "wrote   corpus/studies/vandewalle-2016.md  <- record 2 (line 10) Vandewalle et al. 2016",
     "wrote   corpus/studies/mahlke-2014.md  <- record 3 (line 26) Mahlke et al. 2014",
     "wrote   corpus/studies/walker-2013.md  <- record 4 (line 41) Walker & Bryant 2013",
-    "wrote   corpus/studies/lloyd-evans-2014.md  <- record 5 (line 54) Lloyd-Evans et al. 2014",
-    "skipped record 6 (line 71) Åkerblom & Ness 2023: duplicate of akerblom-2023 (same title and year 2023)",
-    "wrote   corpus/studies/muller-2021.md  <- record 7 (line 79) Müller & Tester 2021",
-    "wrote   corpus/studies/muller-2021b.md  <- record 8 (line 88) Müller 2021",
-    ("error   record 9 (line 96) Tester 2020: no title. Fix: add a 'TI  - ' line (or complete the record in your "
+    "wrote   corpus/studies/lloyd-evans-2014.md  <- record 5 (line 52) Lloyd-Evans et al. 2014",
+    "skipped record 6 (line 69) Åkerblom & Ness 2023: duplicate of akerblom-2023 (same title and year 2023)",
+    "wrote   corpus/studies/muller-2021.md  <- record 7 (line 77) Müller & Tester 2021",
+    "wrote   corpus/studies/muller-2021b.md  <- record 8 (line 86) Müller 2021",
+    ("error   record 9 (line 94) Tester 2020: no title. Fix: add a 'TI  - ' line (or complete the record in your "
      "reference manager) and run add again; nothing was written for it"),
-    ("error   record 10 (line 103) Test record: a fictitious report with no year and no authors: no year, no authors. "
+    ("error   record 10 (line 101) Test record: a fictitious report with no year and no authors: no year, no authors. "
      "Fix: add a 'PY  - ' line; add one 'AU  - Surname, Given' line per author (or complete the record in your "
      "reference manager) and run add again; nothing was written for it"),
-    ("error   record 11 (line 109): malformed: it does not start with a 'TY  -' line (first line: 'TI  - Test record: "
+    ("error   record 11 (line 107): malformed: it does not start with a 'TY  -' line (first line: 'TI  - Test record: "
      "a fragment pasted wit'). Fix: correct the record in your reference manager and export it again; nothing was "
      "written for it"),
     "11 records: 6 draft(s) written, 2 duplicate(s) skipped, 3 bad record(s) with nothing written.",
@@ -154,11 +154,11 @@ def test_add_bibtex_writes_one_draft_per_new_record(corpus: Path, capsys: pytest
     assert add(corpus, "--bibtex", str(BIB)) == 1
     out = capsys.readouterr().out
     assert "skipped record 1 (line 4, key gates2007) Gates & Akabas 2007: duplicate of gates-2007" in out
-    assert "skipped record 7 (line 63, key akerblom2023) Åkerblom & Ness 2023: duplicate of akerblom-2023 (same title" in out
-    assert "wrote   corpus/studies/odegard-2022.md  <- record 6 (line 55, key odegard2022) Ødegård & Tester 2022" in out
-    assert "error   record 8 (line 70, key noyear) Tester n.d.: no year. Fix: add a year = {...} field" in out
-    assert "error   record 9 (line 77, key noauthor)" in out and "no authors. Fix: add an author = {" in out
-    assert "error   record 10 (line 83): malformed: bibtexparser could not read it" in out
+    assert "skipped record 7 (line 61, key akerblom2023) Åkerblom & Ness 2023: duplicate of akerblom-2023 (same title" in out
+    assert "wrote   corpus/studies/odegard-2022.md  <- record 6 (line 53, key odegard2022) Ødegård & Tester 2022" in out
+    assert "error   record 8 (line 68, key noyear) Tester n.d.: no year. Fix: add a year = {...} field" in out
+    assert "error   record 9 (line 75, key noauthor)" in out and "no authors. Fix: add an author = {" in out
+    assert "error   record 10 (line 81): malformed: bibtexparser could not read it" in out
     assert "11 records: 6 draft(s) written, 2 duplicate(s) skipped, 3 bad record(s) with nothing written." in out
     assert {d.id for d in load_corpus(corpus).drafts} == BIB_WRITTEN
     assert "doi: 10.1007" not in (corpus / "studies" / "maclellan-2015.md").read_text(encoding="utf-8")
