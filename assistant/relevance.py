@@ -74,7 +74,8 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
     if not pool:
         return []
     cos_all = index.cosines(result.query_vector)
-    bm25_all = index.bm25.get_scores(list(query_tokens)) if query_tokens else np.zeros(len(index.passages))
+    bm25_all = (result.lexical_scores if result.lexical_scores is not None
+                else index.bm25.get_scores(list(query_tokens)) if query_tokens else np.zeros(len(index.passages)))
     ids = list(pool)
     rows = [index.position[i] for i in ids]
     cos = (cos_all[rows] if cos_all is not None

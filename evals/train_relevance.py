@@ -44,15 +44,20 @@ def training_rows(settings: Settings) -> tuple[list[list[float]], list[int], lis
     return X, y, meta
 
 
+def training_digest(meta: list[dict[str, Any]], labels: list[int]) -> str:
+    """A fingerprint of what the model was fitted on (questions, candidate passages, labels)."""
+    blob = "\n".join(f"{m['id']}\t{m['passage']}\t{label}" for m, label in zip(meta, labels))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def train(settings: Settings) -> dict[str, Any]:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     X, y, meta = training_rows(settings)
     model = LogisticRegression(C=C, max_iter=5000).fit(np.asarray(X), y)
-    digest = hashlib.sha256("\n".join(f"{m['id']}\t{m['passage']}\t{label}" for m, label in zip(meta, y)).encode())
     return {"features": list(FEATURES), "C": C, "n_train": len(y), "n_relevant": int(sum(y)),
-            "questions": len({m["id"] for m in meta}), "training_digest": digest.hexdigest()[:16],
+            "questions": len({m["id"] for m in meta}), "training_digest": training_digest(meta, y),
             "embedding_model": settings.index.embedding_model,
             "bias": float(model.intercept_[0]), "weights": [round(float(w), 6) for w in model.coef_[0]]}
 

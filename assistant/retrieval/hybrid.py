@@ -31,6 +31,7 @@ class RetrievalResult:
     mentioned_cards: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     candidates: list[ScoredPassage] = field(default_factory=list)  # every fused candidate, best first
+    lexical_scores: Any = None  # BM25 score of every passage of the index (numpy array), for the relevance gate
 
 
 class HybridRetriever:
@@ -117,8 +118,8 @@ class HybridRetriever:
         dense = stages.dense_hits(self.store, vector, n_cand, theme) if mode in ("hybrid", "dense") else []
         timings["dense"] = _ms(t)
         t = time.perf_counter()
-        lexical = (stages.lexical_hits(index, self.tokenize(self.vocabulary.expand_query(query)), n_cand, theme)
-                   if mode in ("hybrid", "bm25") else [])
+        scores = stages.lexical_scores(index, self.tokenize(self.vocabulary.expand_query(query)))
+        lexical = stages.lexical_hits(index, scores, n_cand, theme) if mode in ("hybrid", "bm25") else []
         timings["bm25"] = _ms(t)
 
         best_dense = max((sim for p, sim in dense if p.section != QUESTION_SECTION), default=0.0)
@@ -129,7 +130,8 @@ class HybridRetriever:
             scored = stages.named_first(scored, index.passages, mentioned, theme)
         matches = self.strategy_matches(vector, query=query) if mode != "bm25" else []
         result = RetrievalResult([], best_dense, list(vector), matches,
-                                 timings_ms=timings, mentioned_cards=mentioned, candidates=scored)
+                                 timings_ms=timings, mentioned_cards=mentioned, candidates=scored,
+                                 lexical_scores=scores)
         if (self.is_enumerative(query) if enumerate_all is None else enumerate_all) and matches:
             result.passages, result.enumerated_cards = stages.enumerate_strategy(
                 scored, matches, index.by_strategy, theme, margin=s.enumeration_margin,

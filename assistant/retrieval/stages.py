@@ -19,9 +19,15 @@ def dense_hits(store: Any, vector: Sequence[float], n: int, theme: str | None) -
     return list(store.query(vector, n, where={"theme": theme} if theme else None))
 
 
-def lexical_hits(index: PassageIndex, query_tokens: Sequence[str], n: int, theme: str | None) -> Hits:
+def lexical_scores(index: PassageIndex, query_tokens: Sequence[str]) -> np.ndarray:
+    """BM25 score of every passage (row i is passage i)."""
+    if not query_tokens:
+        return np.zeros(len(index.passages))
+    return np.asarray(index.bm25.get_scores(list(query_tokens)), dtype="float64")
+
+
+def lexical_hits(index: PassageIndex, scores: np.ndarray, n: int, theme: str | None) -> Hits:
     """Best BM25 passages with a positive score."""
-    scores = index.bm25.get_scores(list(query_tokens))
     hits: Hits = []
     for i in np.argsort(-scores):
         if scores[i] <= 0 or len(hits) >= n:

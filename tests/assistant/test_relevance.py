@@ -1,0 +1,59 @@
+"""The relevance gate: selection rules (unit) and the shipped model's provenance (integration)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.relevance import FEATURES, MODEL_FILE, Judgement, RelevanceGate, RelevanceModel
+from assistant.settings import RelevanceSettings
+from ingest.types import Passage, ScoredPassage
+
+
+def judged(card: str, relevance: float, ordinal: int = 0) -> Judgement:
+    p = Passage(id=f"{card}-{ordinal}", card_id=card, section="strategy", heading="x", text="t", theme="leadership",
+                strategy="leader-commitment", strategy_title="T", ordinal=ordinal)
+    return Judgement(ScoredPassage(p, 0.0), relevance, ())
+
+
+MODEL = RelevanceModel(tuple(0.0 for _ in FEATURES), 0.0, FEATURES, "m")
+
+
+def test_select_keeps_only_what_clears_the_floor_and_never_pads() -> None:
+    gate = RelevanceGate(RelevanceSettings(relevance_floor=0.5), MODEL)
+    kept = gate.select([judged("a", 0.9), judged("b", 0.6), judged("c", 0.49), judged("d", 0.2)])
+    assert [j.passage.passage.card_id for j in kept] == ["a", "b"]
+    assert gate.select([judged("a", 0.3)]) == []
+
+
+def test_select_caps_passages_per_card_and_cards_per_answer() -> None:
+    gate = RelevanceGate(RelevanceSettings(relevance_floor=0.1, max_cards=2, max_passages_per_card=1), MODEL)
+    kept = gate.select([judged("a", 0.9, 0), judged("a", 0.8, 1), judged("b", 0.7), judged("c", 0.6)])
+    assert [(j.passage.passage.card_id, j.passage.passage.ordinal) for j in kept] == [("a", 0), ("b", 0)]
+
+
+def test_the_gate_stands_aside_for_another_embedding_model() -> None:
+    gate = RelevanceGate(RelevanceSettings(), MODEL)
+    assert gate.applies_to("m") and not gate.applies_to("hash-64")
+
+
+def test_a_model_trained_on_other_features_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"features": ["cosine"], "weights": [1.0], "bias": 0.0}))
+    with pytest.raises(ValueError, match="retrain"):
+        RelevanceModel.load(path)
+
+
+@pytest.mark.integration
+def test_shipped_relevance_model_matches_its_training_data(real_index: Any) -> None:
+    """Changing the gold tune split, the cards or the gate's features without retraining
+    (`python -m evals.train_relevance`) fails here."""
+    from evals.train_relevance import training_rows, training_digest
+
+    shipped = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    X, y, meta = training_rows(real_index)
+    assert shipped["features"] == list(FEATURES)
+    assert shipped["n_train"] == len(y) and shipped["training_digest"] == training_digest(meta, y)
