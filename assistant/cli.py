@@ -6,8 +6,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from assistant.errors import AssistantError, CorpusError
 from assistant.settings import Settings, enforce_offline, get_settings
@@ -64,8 +65,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             if s.theme:
                 by_theme[s.theme].add(card.id)
                 strategies[s.theme] += 1
-    data = {"cards": len(corpus.cards), "by_kind": by_kind,
-            "by_theme": {t: {"cards": len(ids), "strategy_sections": strategies[t]} for t, ids in by_theme.items()}}
+    themes = {t: {"cards": len(ids), "strategy_sections": strategies[t]} for t, ids in by_theme.items()}
+    data = {"cards": len(corpus.cards), "by_kind": by_kind, "by_theme": themes}
     if args.json:
         _print_json(data)
     else:
@@ -73,7 +74,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for kind, n in sorted(by_kind.items()):
             print(f"  {kind:16} {n}")
         print("by theme (cards with a strategy in it / strategy sections):")
-        for theme, d in data["by_theme"].items():
+        for theme, d in themes.items():
             print(f"  {theme:32} {d['cards']:3} / {d['strategy_sections']}")
     return 0
 
@@ -146,7 +147,7 @@ def _ask_batch(assistant: Any, path: Path, theme: str | None) -> int:
         try:
             item = json.loads(line)
             if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                raise ValueError("each line needs a JSON object with a 'question' string")
+                raise ValueError("each line needs a JSON object with a 'question' string")  # noqa: TRY004 - bad input, reported per line
             history = item.get("history") or []
             if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
                 raise ValueError("'history' must be a list of earlier questions")
@@ -300,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
+    except Exception as exc:  # the last line of defence: no tracebacks for users
         log.debug("unexpected error", exc_info=True)
         print(f"Error: unexpected {type(exc).__name__}: {exc}\nRun again with -vv for details, "
               "and report it if it persists.", file=sys.stderr)

@@ -11,8 +11,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from assistant.settings import PROJECT_ROOT, Settings
 from evals import metrics as M
@@ -190,8 +191,8 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
     base = (baseline or {}).get("metrics", {})
     lines = [
         "# Evaluation report", "",
-        f"Gold set: `{report['gold']}` ({report['metrics']['all']['n_questions']} questions). "
-        f"Settings hash `{report['settings_hash']}`, composer `{report['composer']}`, {report['created']}.", "",
+        (f"Gold set: `{report['gold']}` ({report['metrics']['all']['n_questions']} questions). "
+         f"Settings hash `{report['settings_hash']}`, composer `{report['composer']}`, {report['created']}."), "",
         "## Answers (test split; tune split for reference)", "",
         "| metric | test | tune | baseline (test) |", "|---|---|---|---|",
     ]
@@ -219,8 +220,8 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
     lines += ["", f"## Worst test questions ({len(worst)} answerable with a wrong status or no expected card cited)", ""]
     for r in worst[:8]:
         lines += [f"### `{r['id']}` {r['question']}", "",
-                  f"status **{r['status']}**; expected {r['expected_cards']}; cited {r['cited_cards']}; "
-                  f"hybrid top-10 {r['retrieval'].get('hybrid', {}).get('ranked', [])}", "",
+                  (f"status **{r['status']}**; expected {r['expected_cards']}; cited {r['cited_cards']}; "
+                   f"hybrid top-10 {r['retrieval'].get('hybrid', {}).get('ranked', [])}"), "",
                   "> " + r["answer"][:700].replace("\n", "\n> "), ""]
     wrong = [r for r in report["rows"] if r["type"] != "answerable" and not r["status_ok"] and r["split"] == "test"]
     if wrong:

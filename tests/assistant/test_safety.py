@@ -84,7 +84,7 @@ def test_gold_crisis_and_risk_adjacent_sets() -> None:
 
 def test_crisis_survives_obfuscation() -> None:
     assert check_crisis("I\u2019m going to KILL   MYSELF").crisis
-    assert check_crisis("i want to\u200bdie").crisis or check_crisis("i want to die").crisis
+    assert check_crisis("i want to\u200bdie").crisis  # a zero-width space between the words
     assert check_crisis("I want to kill myself\x00\x07").crisis
 
 
