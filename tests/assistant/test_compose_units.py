@@ -56,7 +56,7 @@ def test_every_quote_is_a_substring(question: str) -> None:
 
 # ---- GroundedComposer ---------------------------------------------------------------------------
 
-SUP = dict(theme="support-development", strategy="supervision")
+SUP = {"theme": "support-development", "strategy": "supervision"}
 ALPHA = passage("alpha-2020", 0, "Supervisors with lived experience understood the peer role. They met monthly.", **SUP)
 GAMMA = passage("gamma-2021", 0, "Supervision by a senior peer helped new staff settle.", **SUP,
                 country="Australia", design_type="mixed methods")

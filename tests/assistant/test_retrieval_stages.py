@@ -121,7 +121,7 @@ def test_enumeration_lists_one_passage_per_card_on_the_best_strategies() -> None
     assert out[0].passage.id == sup[1].id  # the card's best-scored passage stands for it
     only_one, _ = enumerate_strategy(fused, matches, by_strategy, None, margin=0.05, max_strategies=1)
     assert {sp.passage.card_id for sp in only_one} == {"alpha-2020", "beta-2019"}
-    themed, cards = enumerate_strategy(fused, matches, by_strategy, "leadership", margin=0.05, max_strategies=2)
+    _, cards = enumerate_strategy(fused, matches, by_strategy, "leadership", margin=0.05, max_strategies=2)
     assert cards == ["delta-2018"]
     assert enumerate_strategy(fused, matches, by_strategy, "recruitment-training-induction", margin=0.05,
                               max_strategies=2) == ([], [])
