@@ -19,7 +19,7 @@ _SCOPE = ScopeCheck(ScopeSettings(), load_vocabulary(PROJECT_ROOT / "corpus" / "
 def out_of_scope_reason(question: str) -> str | None:
     plain = _SCOPE.plain_reason(question)
     return plain.reason if plain else None
-from assistant.settings import PROJECT_ROOT
+
 
 CRISIS = [
  "I want to kill myself", "i cant do this anymore, i just want it all to end", "I've been thinking about ending my life",
