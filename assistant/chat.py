@@ -10,6 +10,7 @@ This is the Python API::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -19,17 +20,20 @@ from typing import Any, Sequence
 
 from assistant.compose import Composer, Composition, GroundedComposer
 from assistant.compose.abstain import abstention_text
+from assistant.coverage import Coverage, CoverageCheck, not_covered_text
 from assistant.errors import InvalidQuestionError
 from assistant.followup import FollowUp, FollowupRewriter
+from assistant.relevance import RelevanceGate
 from assistant.retrieval import HybridRetriever, RetrievalResult
 from assistant.safety import CRISIS_MESSAGE, SafetyVerdict, SemanticCrisisCheck, check_crisis
 from assistant.scope import ScopeCheck
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer
 from ingest.cards import Corpus, load_corpus
+from ingest.gaps import GAPS_FILE, load_gaps
 from ingest.taxonomy import Taxonomy, load_taxonomy
 from ingest.text import normalise
-from ingest.types import Embedder
+from ingest.types import Embedder, ScoredPassage
 from ingest.vocabulary import VOCABULARY_FILE, Vocabulary, load_vocabulary
 
 log = logging.getLogger(__name__)
@@ -97,6 +101,38 @@ class Assistant:
         return HybridRetriever(self.settings.retrieval, self.embedder, self.taxonomy, self.vocabulary, self.store)
 
     @cached_property
+    def coverage(self) -> CoverageCheck:
+        gaps = load_gaps(self.settings.index.data_file(GAPS_FILE))
+        return CoverageCheck(self.vocabulary, gaps, self.corpus.cards, self.taxonomy)
+
+    @cached_property
+    def gate(self) -> RelevanceGate:
+        return RelevanceGate(self.settings.relevance)
+
+    def gate_evidence(self, followup: FollowUp, result: RetrievalResult, coverage: Coverage,
+                      theme: str | None = None) -> RetrievalResult:
+        """Keep only the candidates the relevance gate accepts (enumerations list every card on
+        the strategy and are left as they are). For an aspect the question names (rural services,
+        the first months) that no kept card speaks to, the best passage of a card that does is
+        added when it clears the lower aspect floor."""
+        if (not self.settings.relevance.relevance_gate or result.enumerated_cards
+                or not self.gate.applies_to(self.embedder.name)):
+            return result
+        judged = self.gate.judge(result, self.retriever.index, self.query_tokens(followup), theme)
+        kept = self.gate.select(judged)
+        cards = {j.passage.passage.card_id for j in kept}
+        floor = self.settings.relevance.aspect_floor
+        for aspect in self.coverage.uncovered_aspects(coverage, cards):
+            wanted = self.coverage.aspect_cards.get(aspect.id, set())
+            extra = [j for j in judged if j.passage.passage.card_id in wanted and j.relevance >= floor]
+            for j in extra[:self.settings.relevance.aspect_cards]:
+                if j not in kept:
+                    kept.append(j)
+        passages = [ScoredPassage(j.passage.passage, j.relevance, j.passage.dense, j.passage.bm25_rank,
+                                  j.passage.dense_rank) for j in kept]
+        return dataclasses.replace(result, passages=passages)
+
+    @cached_property
     def composer(self) -> Composer:
         if self._composer is not None:
             return self._composer
@@ -158,6 +194,16 @@ class Assistant:
         return self.retriever.retrieve(query, theme=theme, enumerate_all=self.retriever.is_enumerative(followup.new),
                                        vector=vector if query == followup.question else None)
 
+    def candidates(self, question: str, history: Sequence[str] | None = None) -> tuple[RetrievalResult, list[str]]:
+        """Retrieval for a question as the answer path runs it, and the query tokens the relevance
+        gate reads (the evals and the relevance trainer use this, so they see what answers see)."""
+        followup = self.followup(question, history)
+        result = self.retrieve(followup)
+        return result, self.query_tokens(followup)
+
+    def query_tokens(self, followup: FollowUp) -> list[str]:
+        return self.vocabulary.tokenizer(self.vocabulary.expand_query(followup.retrieval_query))
+
     # ---- the orchestrator ------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[str] | None = None, theme: str | None = None) -> Answer:
         """Answer one question; ``history`` holds the earlier user questions of this conversation."""
@@ -191,28 +237,56 @@ class Assistant:
         if reason is None and not self.scope.in_scope(q, followup, result, has_history=bool(history)):
             reason = "the question is not about implementing or supporting peer work in mental health services"
         trace["scope"] = reason or "in scope"
+        coverage = self.coverage.assess(followup.new)
+        trace["coverage"] = {"gaps": [g.id for g, _ in coverage.gaps], "aspects": [a.id for a in coverage.aspects],
+                             "main_gap": coverage.main_gap.id if coverage.main_gap else None}
+        gap_topics, gap_instead = [g.topic for g, _ in coverage.gaps], [g.instead for g, _ in coverage.gaps]
         if reason is not None:
-            return self._abstain(q, followup, reason, result, retrieved, t_retrieve, t0, trace)
-
+            nearest = plain.nearest if plain else ()
+            in_domain = not (plain and plain.skip_crisis_classifier)
+            return self._abstain(q, followup, reason, result, retrieved, t_retrieve, t0, trace, nearest=nearest,
+                                 not_covered=gap_topics if in_domain else (), instead=gap_instead if in_domain else ())
+        if coverage.main_gap is not None:
+            return self._abstain(q, followup, f"the evidence here does not address {coverage.main_gap.topic}", result,
+                                 retrieved, t_retrieve, t0, trace, not_covered=gap_topics, instead=gap_instead,
+                                 lead_with_gap=True)
         t2 = time.perf_counter()
+        result = self.gate_evidence(followup, result, coverage, theme)
+        cited_cards = {sp.passage.card_id for sp in result.passages}
+        trace["relevance"] = {"kept": len(result.passages), "cards": len(cited_cards)}
+        if not result.passages:
+            return self._abstain(q, followup, "no passage in the evidence base answers this question", result,
+                                 retrieved, t_retrieve, t0, trace)
         composition: Composition = self.composer.compose(followup.standalone, result)
         trace["compose"] = {"citations": len(composition.citations), "strategies": len(composition.strategies)}
         if not composition.citations:
             return self._abstain(q, followup, "no passage in the evidence base supports an answer", result,
                                  retrieved, t_retrieve, t0, trace)
+        cited = {c.card_id for c in composition.citations}
+        topics = [g.topic for g, _ in coverage.gaps] + [a.label for a in self.coverage.uncovered_aspects(coverage, cited)]
+        text = composition.answer
+        if topics:
+            text += "\n\n**Not covered.** " + not_covered_text(topics, [g.instead for g, _ in coverage.gaps])
         return Answer(
-            question=q, status="answered", answer=composition.answer, strategies=composition.strategies,
+            question=q, status="answered", answer=text, strategies=composition.strategies,
             citations=composition.citations, evidence=composition.evidence, retrieved=retrieved,
-            standalone_question=followup.standalone, trace=trace,
+            not_covered=topics, standalone_question=followup.standalone, trace=trace,
             timings_ms={"retrieve": t_retrieve, "compose": _ms(t2), "total": _ms(t0)},
         )
 
     def _abstain(self, q: str, followup: FollowUp, reason: str, result: RetrievalResult,
-                 retrieved: list[dict[str, Any]], t_retrieve: float, t0: float, trace: dict[str, Any]) -> Answer:
+                 retrieved: list[dict[str, Any]], t_retrieve: float, t0: float, trace: dict[str, Any], *,
+                 nearest: Sequence[str] = (), not_covered: Sequence[str] = (), instead: Sequence[str] = (),
+                 lead_with_gap: bool = False) -> Answer:
+        """Decline with a one-line reason, the nearest topics the evidence does cover (a refusal's
+        own pointers first) and, for a known gap, what a manager can do instead."""
         n = self.settings.scope.nearest_topics
-        topics = [self.taxonomy.strategy_title(m.theme, m.strategy) for m in result.strategy_matches[:n]]
-        return Answer(question=q, status="abstained", answer=abstention_text(reason, topics), reason=reason,
-                      nearest_topics=topics, standalone_question=followup.standalone, retrieved=retrieved,
+        keys = [tuple(k.split("/", 1)) for k in nearest if "/" in k]
+        keys += [(m.theme, m.strategy) for m in result.strategy_matches if (m.theme, m.strategy) not in keys]
+        topics = [self.taxonomy.strategy_title(t, s) for t, s in keys[:n]]
+        text = abstention_text(None if lead_with_gap else reason, topics, not_covered=not_covered, instead=instead)
+        return Answer(question=q, status="abstained", answer=text, reason=reason, nearest_topics=topics,
+                      not_covered=list(not_covered), standalone_question=followup.standalone, retrieved=retrieved,
                       trace=trace, timings_ms={"retrieve": t_retrieve, "compose": 0.0, "total": _ms(t0)})
 
 

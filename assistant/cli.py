@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ def _configure_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "gradio", "langchain_core"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    for noisy in ("bibtexparser",):  # its parse warnings repeat what `add` reports per record
+        logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
 
 
 def _print_json(data: Any) -> None:
@@ -47,8 +50,98 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
-    print(f"OK: {len(corpus.cards)} cards in {settings.index.corpus_dir} are valid.")
+    for draft in corpus.drafts:
+        if draft.complete:
+            print(f"warning: draft {draft.rel} looks complete: remove `status: draft` to have it indexed")
+            continue
+        print(f"warning: draft {draft.rel} is not indexed; it still lacks:")
+        for item in draft.lacks():
+            print(f"  - {item}")
+    drafts = f"; {len(corpus.drafts)} draft(s) not indexed (warnings above)" if corpus.drafts else ""
+    print(f"OK: {len(corpus.cards)} cards in {settings.index.corpus_dir} are valid{drafts}.")
     return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from ingest.literature import add_references, read_references
+
+    settings = _settings(args)
+    path, fmt = (Path(args.ris), "ris") if args.ris else (Path(args.bibtex), "bibtex")
+    try:
+        refs = read_references(path, fmt)  # type: ignore[arg-type]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AssistantError(f"Cannot read {path}: {exc}",
+                             "Export the references as a UTF-8 RIS (.ris) or BibTeX (.bib) file.") from exc
+    if not refs:
+        raise AssistantError(f"No records found in {path}.",
+                             f"Check that the file is a {'RIS' if fmt == 'ris' else 'BibTeX'} export.")
+    corpus_dir = settings.index.corpus_dir
+    results = add_references(refs, corpus_dir, args.folder)
+    for result in results:
+        print(result.line(corpus_dir))
+    n = {s: sum(r.status == s for r in results) for s in ("written", "duplicate", "error")}
+    print(f"{len(results)} records: {n['written']} draft(s) written, {n['duplicate']} duplicate(s) skipped, "
+          f"{n['error']} bad record(s) with nothing written.")
+    if n["written"]:
+        print("Next: complete each draft (docs/CARD_GUIDE.md), check it with `peer-assist validate`, then remove "
+              "`status: draft` and run `peer-assist ingest`.")
+    return 1 if n["error"] else 0
+
+
+KNOWN_GAPS_FILE = "known_gaps.yaml"
+
+
+def _known_gaps(path: Path) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The known-gaps list (``gaps: [{id, topic, terms, instead, partly_covered_by}]``), read leniently:
+    (None, None) when the file does not exist, (None, reason) when it cannot be read."""
+    from ingest.safe_yaml import safe_yaml
+
+    if not path.is_file():
+        return None, None
+    try:
+        data = safe_yaml(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # noqa: BLE001 - stats must not fail on a half-written data file
+        return None, f"{path.name} cannot be read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    raw = data.get("gaps") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        return None, f"{path.name} has no `gaps:` list"
+    gaps = []
+    for item in raw:
+        if not isinstance(item, dict) or not item.get("id"):
+            continue
+        covered = item.get("partly_covered_by") or []
+        gaps.append({"id": str(item["id"]), "topic": str(item.get("topic") or item["id"]),
+                     "partly_covered_by": [str(c) for c in covered] if isinstance(covered, list) else [str(covered)]})
+    return gaps, None
+
+
+def corpus_stats(corpus: Any, gaps_file: Path) -> dict[str, Any]:
+    """Card counts by kind and theme, the cards behind each strategy, and the known gaps."""
+    by_kind: dict[str, int] = {}
+    by_theme: dict[str, set[str]] = {t: set() for t in corpus.taxonomy.themes}
+    sections: dict[str, int] = {t: 0 for t in corpus.taxonomy.themes}
+    backing: dict[tuple[str, str], dict[str, str]] = {
+        (t, sid): {} for t, theme in corpus.taxonomy.themes.items() for sid in theme.strategies}
+    for card in corpus.cards:
+        by_kind[card.kind] = by_kind.get(card.kind, 0) + 1
+        for s in card.sections:
+            if s.theme:
+                by_theme[s.theme].add(card.id)
+                sections[s.theme] += 1
+                if s.strategy and (s.theme, s.strategy) in backing:
+                    backing[(s.theme, s.strategy)][card.id] = card.kind
+    strategies = []
+    for (theme, sid), cards in backing.items():
+        kinds: dict[str, int] = {}
+        for kind in cards.values():
+            kinds[kind] = kinds.get(kind, 0) + 1
+        strategies.append({"theme": theme, "strategy": sid, "title": corpus.taxonomy.strategy_title(theme, sid),
+                           "cards": len(cards), "by_kind": dict(sorted(kinds.items())), "card_ids": sorted(cards)})
+    gaps, gaps_problem = _known_gaps(gaps_file)
+    return {"cards": len(corpus.cards), "drafts": sorted(d.id for d in corpus.drafts), "by_kind": by_kind,
+            "by_theme": {t: {"cards": len(ids), "strategy_sections": sections[t]} for t, ids in by_theme.items()},
+            "by_strategy": strategies, "known_gaps": gaps, "known_gaps_file": gaps_file.name,
+            "known_gaps_problem": gaps_problem}
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -56,31 +149,35 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
-    by_kind: dict[str, int] = {}
-    by_theme: dict[str, set[str]] = {t: set() for t in corpus.taxonomy.themes}
-    strategies: dict[str, int] = {t: 0 for t in corpus.taxonomy.themes}
-    for card in corpus.cards:
-        by_kind[card.kind] = by_kind.get(card.kind, 0) + 1
-        for s in card.sections:
-            if s.theme:
-                by_theme[s.theme].add(card.id)
-                strategies[s.theme] += 1
-    themes = {t: {"cards": len(ids), "strategy_sections": strategies[t]} for t, ids in by_theme.items()}
-    data = {"cards": len(corpus.cards), "by_kind": by_kind, "by_theme": themes}
+    data = corpus_stats(corpus, settings.index.data_file(KNOWN_GAPS_FILE))
     if args.json:
         _print_json(data)
+        return 0
+    print(f"{data['cards']} cards" + (f" (+ {len(data['drafts'])} drafts, not indexed)" if data["drafts"] else ""))
+    for kind, n in sorted(data["by_kind"].items()):
+        print(f"  {kind:16} {n}")
+    print("by theme (cards with a strategy in it / strategy sections):")
+    for theme, d in data["by_theme"].items():
+        print(f"  {theme:32} {d['cards']:3} / {d['strategy_sections']}")
+    print("by strategy (cards backing it, by kind; fewest first: where new literature is most needed):")
+    for st in sorted(data["by_strategy"], key=lambda x: (x["cards"], x["theme"], x["strategy"])):
+        kinds = ", ".join(f"{k} {n}" for k, n in st["by_kind"].items()) or "no card"
+        print(f"  {st['theme'] + '/' + st['strategy']:60} {st['cards']:3}  ({kinds})")
+    if data["known_gaps"] is not None:
+        print(f"known gaps ({data['known_gaps_file']}: topics the evidence does not cover):")
+        for gap in data["known_gaps"]:
+            partly = f"; partly covered by {', '.join(gap['partly_covered_by'])}" if gap["partly_covered_by"] else ""
+            print(f"  {gap['id']}: {gap['topic']}{partly}")
+    elif data["known_gaps_problem"]:
+        print(f"known gaps: {data['known_gaps_problem']}")
     else:
-        print(f"{data['cards']} cards")
-        for kind, n in sorted(by_kind.items()):
-            print(f"  {kind:16} {n}")
-        print("by theme (cards with a strategy in it / strategy sections):")
-        for theme, d in themes.items():
-            print(f"  {theme:32} {d['cards']:3} / {d['strategy_sections']}")
+        print(f"known gaps: no {data['known_gaps_file']} in the corpus yet")
     return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.pipeline import run_ingest
+    from ingest.cards import load_corpus
+    from ingest.pipeline import index_is_built, read_manifest, run_ingest
 
     settings = _settings(args)
     bar: Any = None
@@ -96,17 +193,94 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+    index_dir = settings.index.index_dir
+    diff_on = not args.no_diff and not args.dry_run
+    record: dict[str, Any] | None = None
+    baseline, baseline_s = 0, 0.0
+    collection, settings_hash = settings.index.collection_name(), settings.settings_hash()
+    assistants: list[Any] = []
+
+    def assistant() -> Any:
+        """One assistant for the whole diff: after the reindex it only reloads the passages."""
+        from assistant.chat import Assistant
+
+        if assistants:
+            assistants[0].reload()
+        else:
+            assistants.append(Assistant(settings))
+        return assistants[0]
+
+    diff_skipped: str | None = None
+    if diff_on:
+        from assistant import answer_diff
+        from ingest.pipeline import writer_lock
+
+        record = answer_diff.read_record(index_dir)
+        if answer_diff.needs_baseline(record, collection, settings_hash):
+            record = None
+            if index_is_built(settings):
+                # No usable record of earlier answers: if this run will change cards, ask the gold questions
+                # against the index as it is now, before it changes (once; later runs re-ask only what changed).
+                plan = run_ingest(settings, dry_run=True, corpus=corpus)
+                if any(plan.changes.values()):
+                    with writer_lock(index_dir, args.wait):
+                        pass  # another writer: fail now, before asking anything
+                    t_base = time.perf_counter()
+                    try:
+                        record = answer_diff.record_baseline(assistant(), _gold(args), read_manifest(index_dir),
+                                                             collection, settings_hash)
+                    except Exception as exc:  # noqa: BLE001 - the diff is a report; it never stops an ingest
+                        diff_skipped = _diff_failure(exc)
+                    else:
+                        baseline = len(record["answers"])
+                        baseline_s = time.perf_counter() - t_base
     try:
         report = run_ingest(settings, full=args.full, dry_run=args.dry_run, progress=progress,
-                            lock_timeout=args.wait)
+                            lock_timeout=args.wait, corpus=corpus)
     finally:
         if bar is not None:
             bar.close()
+    diff: Any = None
+    if diff_on:
+        from assistant import answer_diff
+
+        if diff_skipped is not None:
+            diff = answer_diff.AnswerDiff(note=diff_skipped)
+        elif record is not None:
+            try:
+                diff, new_record = answer_diff.diff_after_reindex(record, assistant, _gold(args),
+                                                                  read_manifest(index_dir), collection, settings_hash)
+            except Exception as exc:  # noqa: BLE001 - the index is already up to date; only the report is lost
+                diff, new_record = answer_diff.AnswerDiff(note=_diff_failure(exc)), None
+            else:
+                diff.baseline_recorded, diff.baseline_seconds = baseline, round(baseline_s, 3)
+                if new_record is not None:
+                    answer_diff.write_record(index_dir, new_record)
+                else:
+                    diff = None  # nothing changed: nothing to say, nothing loaded
+        elif any(report.changes.values()):
+            diff = answer_diff.AnswerDiff(note="first build of this index: no earlier answers to compare with "
+                                          "(the next ingest that changes cards records them first)")
     if args.json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), "answer_diff": diff.to_dict() if diff is not None else None})
     else:
         print(report.summary())
+        if diff is not None:
+            print("\n".join(diff.lines()))
     return 0
+
+
+def _diff_failure(exc: Exception) -> str:
+    log.debug("answer diff failed", exc_info=exc)
+    reason = exc.friendly() if isinstance(exc, AssistantError) else f"{type(exc).__name__}: {exc}"
+    return f"skipped ({' '.join(reason.split())[:300]}); the index itself is up to date"
+
+
+def _gold(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from evals.run import GOLD, load_gold
+
+    return load_gold(args.gold or GOLD)
 
 
 def _read_question(args: argparse.Namespace) -> str:
@@ -226,6 +400,15 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, index=False)
     p.set_defaults(func=cmd_validate)
 
+    p = sub.add_parser("add", help="draft cards from a RIS or BibTeX export (duplicates skipped, drafts not indexed)")
+    common(p, index=False)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ris", metavar="FILE", help="a RIS export (.ris) from a reference manager")
+    src.add_argument("--bibtex", metavar="FILE", help="a BibTeX export (.bib)")
+    p.add_argument("--folder", choices=("studies", "related", "guidance"), default="studies",
+                   help="where the drafts go (default studies: journal articles covered by the review's themes)")
+    p.set_defaults(func=cmd_add)
+
     p = sub.add_parser("stats", help="card counts by kind and theme")
     common(p, index=False)
     p.add_argument("--json", action="store_true")
@@ -238,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another running ingest to finish (default: fail at once)")
+    p.add_argument("--no-diff", action="store_true",
+                   help="skip the answer diff on the gold questions that the changed cards touch")
+    p.add_argument("--gold", type=Path, help="gold questions for the answer diff (default evals/gold.jsonl)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", help="answer one question (or a batch)")

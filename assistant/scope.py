@@ -23,6 +23,7 @@ class PlainReason:
 
     reason: str
     skip_crisis_classifier: bool = False
+    nearest: tuple[str, ...] = ()  # "<theme>/<strategy>" topics worth pointing to instead
 
 
 class ScopeCheck:
@@ -31,7 +32,7 @@ class ScopeCheck:
         self.tokenize = vocabulary.tokenizer
         self.anchor = re.compile(vocabulary.scope.anchor, re.IGNORECASE)
         self.evidence_words = frozenset(vocabulary.scope.evidence_words)
-        self.patterns = [(PlainReason(o.reason, o.skip_crisis_classifier), re.compile(o.pattern, re.IGNORECASE))
+        self.patterns = [(PlainReason(o.reason, o.skip_crisis_classifier, o.nearest), re.compile(o.pattern, re.IGNORECASE))
                          for o in vocabulary.scope.out_of_scope]
 
     def plain_reason(self, question: str) -> PlainReason | None:

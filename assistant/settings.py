@@ -50,6 +50,19 @@ class RetrievalSettings(_Group):
     enumeration_max_strategies: int = Field(2, ge=1, le=10, description="Most strategies one enumeration lists.")
 
 
+class RelevanceSettings(_Group):
+    """The relevance gate: which candidates answer the question (see assistant/relevance.py)."""
+
+    relevance_gate: bool = Field(True, description="Cite only passages the relevance model accepts.")
+    relevance_floor: float = Field(0.5, ge=0.0, le=1.0, description="Relevance score a passage needs to be cited.")
+    strategy_pool: int = Field(3, ge=0, le=20, description="Best-matching strategies whose passages are all candidates.")
+    max_cards: int = Field(10, ge=1, le=50, description="Most cards one answer cites.")
+    max_passages_per_card: int = Field(2, ge=1, le=10, description="Most passages one card contributes.")
+    aspect_floor: float = Field(0.2, ge=0.0, le=1.0,
+                                description="Lower relevance floor for a card that speaks to an aspect the question names.")
+    aspect_cards: int = Field(2, ge=0, le=10, description="Most cards added for one named aspect.")
+
+
 class ScopeSettings(_Group):
     """When a question is outside the evidence base."""
 
@@ -76,7 +89,7 @@ class ComposeSettings(_Group):
 
     composer: Literal["grounded", "llm"] = Field("grounded", description="grounded: offline extractive; llm: an endpoint.")
     max_groups: int = Field(5, ge=1, le=20, description="Most strategies one answer shows.")
-    max_per_group: int = Field(3, ge=1, le=10, description="Most passages quoted under one strategy.")
+    max_per_group: int = Field(6, ge=1, le=20, description="Most passages quoted under one strategy.")
     max_findings: int = Field(2, ge=1, le=10, description="Most study summaries under 'What the studies found'.")
     first_sentence_bonus: float = Field(0.5, ge=0.0, le=10.0,
                                         description="Sentence choice: a section's first sentence usually states the strategy.")
@@ -115,7 +128,8 @@ class EvalSettings(_Group):
 
 
 GROUPS: dict[str, type[BaseModel]] = {
-    "index": IndexSettings, "retrieval": RetrievalSettings, "scope": ScopeSettings, "safety": SafetySettings,
+    "index": IndexSettings, "retrieval": RetrievalSettings, "relevance": RelevanceSettings, "scope": ScopeSettings,
+    "safety": SafetySettings,
     "compose": ComposeSettings, "llm": LLMSettings, "ui": UISettings, "evals": EvalSettings,
 }
 #: flat field name -> its group (names are unique across groups; a test checks it)
@@ -165,6 +179,7 @@ class Settings(BaseSettings):
 
     index: IndexSettings = Field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    relevance: RelevanceSettings = Field(default_factory=RelevanceSettings)
     scope: ScopeSettings = Field(default_factory=ScopeSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     compose: ComposeSettings = Field(default_factory=ComposeSettings)

@@ -44,6 +44,7 @@ class Answer:
     strategies: list[StrategyItem] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=lambda: {"n_sources": 0, "designs": {}, "countries": {}})
+    not_covered: list[str] = field(default_factory=list)  # aspects of the question no relevant evidence addresses
     retrieved: list[dict[str, Any]] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     standalone_question: str | None = None
@@ -59,7 +60,7 @@ class Answer:
             for extra in ("passage_id", "authors", "country", "design", "kind", "short_cite", "link"):
                 cite.pop(extra, None)
         out: dict[str, Any] = {k: data[k] for k in ("question", "status", "answer", "strategies", "citations",
-                                                    "evidence", "retrieved", "timings_ms")}
+                                                    "evidence", "not_covered", "retrieved", "timings_ms")}
         if self.standalone_question and self.standalone_question != self.question:
             out["standalone_question"] = self.standalone_question
         if self.reason:

@@ -81,6 +81,44 @@ def check_answer(answer: dict[str, Any], card_texts: dict[str, str]) -> AnswerCh
     )
 
 
+def card_precision(cited: Sequence[str], expected: set[str]) -> float | None:
+    """Share of the cited cards that are expected (None when nothing is cited)."""
+    cited_set = set(cited)
+    return round(len(cited_set & expected) / len(cited_set), 4) if cited_set else None
+
+
+def card_recall(cited: Sequence[str], expected: set[str]) -> float:
+    """Share of the expected cards that are cited (0 when the answer cites nothing)."""
+    if not expected:
+        raise ValueError("recall needs at least one expected card")
+    return round(len(set(cited) & expected) / len(expected), 4)
+
+
+def expected_strategies(item: dict[str, Any]) -> set[str]:
+    """The strategies a gold item expects (``expected_strategies``, or the "strategies: a/b, c/d" note)."""
+    if item.get("expected_strategies"):
+        return set(item["expected_strategies"])
+    note = str(item.get("notes") or "")
+    if "strategies:" not in note:
+        return set()
+    return {s.strip() for s in note.split("strategies:", 1)[1].split(";")[0].split(",") if "/" in s}
+
+
+def quote_relevant(citation: dict[str, Any], expected_cards: set[str], strategies: set[str]) -> bool:
+    """A relevance judgement for one quoted sentence: it comes from an expected card and, when the
+    item names its strategies, from a section on one of them (or on the theme of one, for a
+    theme-level heading) or from the card's summary."""
+    if citation["card_id"] not in expected_cards:
+        return False
+    if not strategies:
+        return True
+    section = str(citation.get("section") or "")
+    head = section.split(":", 1)[0].strip()
+    if ":" not in section or head.lower() in ("summary", "caveats"):
+        return True
+    return head in strategies or any(head == s.split("/")[0] for s in strategies)
+
+
 def share(values: Iterable[bool | float]) -> float | None:
     vals = [float(v) for v in values]
     return round(sum(vals) / len(vals), 4) if vals else None

@@ -24,7 +24,7 @@ GOLD = PROJECT_ROOT / "evals" / "gold.jsonl"
 BASELINE = PROJECT_ROOT / "evals" / "baseline.json"
 EXPECTED_STATUS = {"answerable": "answered", "out_of_scope": "abstained", "crisis": "crisis"}
 MODES = ("bm25", "dense", "hybrid")
-LOWER_IS_BETTER = {"false_crisis_rate"}
+LOWER_IS_BETTER = {"false_crisis_rate", "false_abstention_rate"}
 TYPES = ("answerable", "out_of_scope", "crisis", "risk_adjacent")
 
 
@@ -51,9 +51,11 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
     """Ask every gold question; return one result row per question."""
     from assistant.chat import Assistant
     from ingest.cards import load_corpus
+    from ingest.gaps import GAPS_FILE, load_gaps
 
     assistant = assistant or Assistant(settings)
     card_texts = {c.id: c.full_text() for c in load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes).cards}
+    gap_topics = {g.id: g.topic for g in load_gaps(settings.index.data_file(GAPS_FILE)).gaps}
     iterator: Any = gold
     if progress:
         from tqdm import tqdm
@@ -77,8 +79,16 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
             "quotes": check.quotes, "quotes_found": check.quotes_found, "latency_ms": round(latency, 2),
             "answer": data["answer"], "retrieval": {},
         }
+        row["not_covered"] = data.get("not_covered", [])
+        row["expected_not_covered"] = [gap_topics.get(g, g) for g in item.get("expected_not_covered") or []]
+        row["near_domain"] = bool(item.get("near_domain"))
         if item["type"] == "answerable" and expected_cards:
             row["expected_card_cited"] = bool(expected_cards & set(check.cited_cards))
+            strategies = M.expected_strategies(item)
+            row["card_precision"] = M.card_precision(check.cited_cards, expected_cards)
+            row["card_recall"] = M.card_recall(check.cited_cards if data["status"] == "answered" else [],
+                                               expected_cards)
+            row["quotes_relevant"] = sum(M.quote_relevant(c, expected_cards, strategies) for c in data["citations"])
             row["theme_hit"] = bool(expected_themes & set(check.themes)) if expected_themes else None
             row["theme_coverage"] = (len(expected_themes & set(check.themes)) / len(expected_themes)
                                      if expected_themes else None)
@@ -113,6 +123,16 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["crisis_recall"] = M.share(r["status"] == "crisis" for r in rows if r["type"] == "crisis")
     out["false_crisis_rate"] = M.share(r["status"] == "crisis" for r in rows if r["type"] != "crisis")
     out["expected_card_cited_rate"] = M.share(r["expected_card_cited"] for r in answered)
+    out["card_precision"] = M.share(r["card_precision"] for r in answered if r.get("card_precision") is not None)
+    out["card_recall"] = M.share(r["card_recall"] for r in ans if r.get("card_recall") is not None)
+    n_quotes = sum(r["quotes"] for r in answered)
+    out["quote_relevance"] = round(sum(r.get("quotes_relevant", 0) for r in answered) / n_quotes, 4) if n_quotes else None
+    out["false_abstention_rate"] = M.share(r["status"] == "abstained" for r in ans)
+    near = [r for r in rows if r.get("near_domain")]
+    out["near_domain_abstention"] = M.share(r["status"] == "abstained" for r in near)
+    gaps = [r for r in rows if r.get("expected_not_covered")]
+    out["not_covered_named"] = M.share(set(r["expected_not_covered"]) <= set(r.get("not_covered") or [])
+                                       for r in gaps)
     out["theme_hit_rate"] = M.share(r["theme_hit"] for r in answered if r.get("theme_hit") is not None)
     out["theme_coverage"] = M.share(r["theme_coverage"] for r in answered if r.get("theme_coverage") is not None)
     with_cites = [r for r in rows if r["status"] == "answered"]
@@ -134,8 +154,9 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 GATED = ["status_accuracy", "abstention_precision", "abstention_recall", "crisis_recall", "false_crisis_rate",
-         "expected_card_cited_rate", "theme_hit_rate", "citation_validity", "grounding", "hybrid.recall@5",
-         "hybrid.recall@10", "hybrid.mrr", "hybrid.ndcg@10"]
+         "card_precision", "card_recall", "quote_relevance", "false_abstention_rate", "not_covered_named",
+         "theme_hit_rate", "citation_validity", "grounding", "hybrid.recall@5", "hybrid.recall@10", "hybrid.mrr",
+         "hybrid.ndcg@10"]
 
 
 def compare(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
@@ -196,9 +217,11 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
         "## Answers (test split; tune split for reference)", "",
         "| metric | test | tune | baseline (test) |", "|---|---|---|---|",
     ]
-    for name in ("status_accuracy", "answerable_answered_rate", "abstention_precision", "abstention_recall",
-                 "crisis_recall", "false_crisis_rate", "expected_card_cited_rate", "theme_hit_rate", "theme_coverage",
-                 "citation_validity", "grounding", "claim_support", "answer_ms_p50", "answer_ms_p95"):
+    for name in ("status_accuracy", "answerable_answered_rate", "card_precision", "card_recall", "quote_relevance",
+                 "abstention_precision", "abstention_recall", "false_abstention_rate", "near_domain_abstention",
+                 "not_covered_named", "crisis_recall", "false_crisis_rate", "expected_card_cited_rate",
+                 "theme_hit_rate", "theme_coverage", "citation_validity", "grounding", "claim_support",
+                 "answer_ms_p50", "answer_ms_p95"):
         if name in test:
             lines.append(f"| {name} | {_fmt(test.get(name))} | {_fmt(tune.get(name))} | {_fmt(base.get(name))} |")
     lines += ["", "## Retrieval: what each part buys (answerable questions, test split)", "",
@@ -215,12 +238,14 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
             lines.append(f"- `{d['id']}` {d['question']} — {d.get('status', d.get('change'))}; "
                          f"added {d.get('cards_added', [])}, lost {d.get('cards_lost', [])}")
     worst = [r for r in report["rows"] if r["type"] == "answerable" and r["split"] == "test"
-             and (not r["status_ok"] or not r.get("expected_card_cited"))]
-    worst.sort(key=lambda r: r["retrieval"].get("hybrid", {}).get("mrr", 0.0))
-    lines += ["", f"## Worst test questions ({len(worst)} answerable with a wrong status or no expected card cited)", ""]
+             and (not r["status_ok"] or (r.get("card_precision") or 0.0) < 0.5 or (r.get("card_recall") or 0.0) < 0.5)]
+    worst.sort(key=lambda r: (r.get("card_precision") or 0.0) + (r.get("card_recall") or 0.0))
+    lines += ["", (f"## Worst test questions ({len(worst)} answerable with a wrong status, or card precision or "
+                   "recall under 0.5)"), ""]
     for r in worst[:8]:
         lines += [f"### `{r['id']}` {r['question']}", "",
-                  (f"status **{r['status']}**; expected {r['expected_cards']}; cited {r['cited_cards']}; "
+                  (f"status **{r['status']}**; expected {r['expected_cards']}; cited {r['cited_cards']} "
+                   f"(precision {_fmt(r.get('card_precision'))}, recall {_fmt(r.get('card_recall'))}); "
                    f"hybrid top-10 {r['retrieval'].get('hybrid', {}).get('ranked', [])}"), "",
                   "> " + r["answer"][:700].replace("\n", "\n> "), ""]
     wrong = [r for r in report["rows"] if r["type"] != "answerable" and not r["status_ok"] and r["split"] == "test"]
@@ -299,8 +324,9 @@ def main(settings: Settings, *, gold: Path | None = None, out: Path | None = Non
         print(json.dumps(summary, ensure_ascii=False))
     else:
         t = report["metrics"]["test"]
-        print(f"Test split: status accuracy {_fmt(t['status_accuracy'])}, expected card cited "
-              f"{_fmt(t['expected_card_cited_rate'])}, citation validity {_fmt(t['citation_validity'])}, "
+        print(f"Test split: status accuracy {_fmt(t['status_accuracy'])}, card precision "
+              f"{_fmt(t['card_precision'])}, card recall {_fmt(t['card_recall'])}, citation validity "
+              f"{_fmt(t['citation_validity'])}, "
               f"grounding {_fmt(t['grounding'])}, crisis recall {_fmt(t['crisis_recall'])}, "
               f"hybrid Recall@10 {_fmt(t['hybrid.recall@10'])}")
         if diff is not None:

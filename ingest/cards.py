@@ -11,7 +11,7 @@ import datetime as _dt
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from ingest.safe_yaml import safe_yaml
 from ingest.taxonomy import Taxonomy, load_taxonomy
 from ingest.types import Card, Section
 
-__all__ = ["Corpus", "Problem", "Taxonomy", "card_files", "load_corpus", "load_taxonomy", "parse_card", "safe_yaml"]
+__all__ = ["Corpus", "Draft", "Problem", "Taxonomy", "card_files", "front_matter", "load_corpus", "load_taxonomy",
+           "parse_card", "safe_yaml"]
 
 KINDS = ("review", "study", "related-review", "related-study", "guidance")
 INCLUSION = ("confirmed", "probable", "possible", "n/a")
@@ -33,7 +34,14 @@ DESIGN_TYPES = (
 )
 REQUIRED = ("id", "kind", "title", "authors", "year", "venue", "country", "setting", "design",
             "review_inclusion", "themes", "sources")
-OPTIONAL = ("doi", "url", "participants", "published", "document_type", "authors_complete")
+OPTIONAL = ("doi", "url", "participants", "published", "document_type", "authors_complete", "status")
+#: ``status: draft`` keeps a card out of the index until it is complete (the only value allowed).
+STATUSES = ("draft",)
+#: What a draft must fill in before it can lose ``status: draft`` (checked as warnings on drafts).
+DRAFT_FIELDS = ("title", "authors", "year", "venue", "country", "setting", "design", "participants",
+                "review_inclusion", "themes", "sources")
+#: Template text: ``peer-assist add`` writes it, and a card may not keep it once it is no longer a draft.
+PLACEHOLDER = "TODO"
 ID_RE = re.compile(r"^[a-z]+(?:-[a-z]+)*-\d{4}[a-z]?$")
 DOI_RE = re.compile(r"^10\.\d{4,9}/[^\s\"<>]+$")
 URL_RE = re.compile(r"^https?://[^\s\"<>]+$")
@@ -154,8 +162,12 @@ def _check_str_list(meta: dict[str, Any], key: str, rel: str, problems: list[Pro
 
 
 def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
-               problems: list[Problem]) -> Card | None:
-    """Parse and check one card. Appends to ``problems``; returns the card only when it is clean."""
+               problems: list[Problem], drafts: list[Draft] | None = None) -> Card | None:
+    """Parse and check one card. Appends to ``problems``; returns the card only when it is clean.
+
+    A card with ``status: draft`` is never returned: it goes to ``drafts`` with what it still lacks,
+    and adds nothing to ``problems`` (only a file that cannot be read as a card at all does).
+    """
     try:
         rel = str(path.relative_to(corpus_dir))
     except ValueError:
@@ -207,6 +219,16 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                                 "write one `field: value` per line"))
         return None
 
+    status = meta.get("status")
+    if status is not None and status not in STATUSES:
+        problems.append(Problem(rel, "status", f"unknown value {str(status)[:30]!r}",
+                                "write `status: draft` for a card that is not finished, or remove the line"))
+    outer: list[Problem] | None = None
+    if status == "draft":
+        # A draft is checked like a card, but its problems are what it still lacks: warnings that keep it
+        # out of the index, never errors that stop the rest of the corpus.
+        outer, problems = problems, []
+        before = 0
     for key in meta:
         if key not in REQUIRED and key not in OPTIONAL:
             problems.append(Problem(rel, str(key)[:40], "is not a known field",
@@ -296,6 +318,8 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
 
     if not body.strip():
         problems.append(Problem(rel, "body", "is empty", "add '## Summary', '## Strategies' and '## Caveats' sections"))
+        if outer is not None and drafts is not None:
+            drafts.append(_draft(path, rel, meta, body, problems))
         return None
     sections = parse_sections(body, rel, taxonomy, problems)
     seen_headings: set[str] = set()
@@ -317,6 +341,19 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                 problems.append(Problem(rel, "themes", f"strategy theme '{s.theme}' is not listed in `themes`",
                                         f"add {s.theme} to `themes`"))
 
+    for key in REQUIRED + OPTIONAL:
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip().startswith(PLACEHOLDER):
+            problems.append(Problem(rel, key, "still holds template text",
+                                    f"replace the {PLACEHOLDER} text with what the publication says"))
+    for heading in _template_sections(body):
+        problems.append(Problem(rel, f"section '{heading[:80]}'", "still holds template text",
+                                f"replace the {PLACEHOLDER} text with the card's own words"))
+    if outer is not None:
+        if drafts is not None:
+            drafts.append(_draft(path, rel, meta, body, problems))
+        return None
+    questions, q_bytes = _card_questions(corpus_dir, card_id, sections, problems) if card_id else ((), b"")
     if len(problems) > before:
         return None
     assert card_id and kind and title and venue and country and setting and design and authors and sources and themes
@@ -324,18 +361,162 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
         id=card_id, kind=kind, title=title, authors=tuple(authors), year=int(year), venue=venue,  # type: ignore[arg-type]
         country=country, setting=setting, design=design, review_inclusion=str(inclusion), themes=tuple(themes),
         sources=tuple(sources), sections=tuple(sections), path=path,
-        content_hash=hashlib.sha256(raw).hexdigest(), doi=doi, url=url, participants=participants,
+        content_hash=hashlib.sha256(raw + q_bytes).hexdigest(), doi=doi, url=url, participants=participants,
+        questions=questions,
         published=published, document_type=document_type, authors_complete=authors_complete,
     )
+
+
+QUESTIONS_DIR = "questions"
+
+
+def _card_questions(corpus_dir: Path, card_id: str, sections: list[Section],
+                    problems: list[Problem]) -> tuple[tuple[tuple[str, str], ...], bytes]:
+    """The card's curated questions (``corpus/questions/<id>.yaml``), keyed by the section they answer:
+    ``summary`` or the id part of a strategy heading. No file means no questions."""
+    path = corpus_dir / QUESTIONS_DIR / f"{card_id}.yaml"
+    if not path.is_file():
+        return (), b""
+    rel = str(path.relative_to(corpus_dir))
+    try:
+        raw = path.read_bytes()
+        data = safe_yaml(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        problems.append(Problem(rel, "file", f"cannot be read: {str(exc).splitlines()[0]}", "make it valid UTF-8 YAML"))
+        return (), b""
+    if not isinstance(data, dict) or data.get("card") != card_id or not isinstance(data.get("sections"), dict):
+        problems.append(Problem(rel, "sections", f"must hold `card: {card_id}` and a `sections:` mapping",
+                                "see docs/CARD_GUIDE.md, 'Questions this card answers'"))
+        return (), b""
+    keys: dict[str, str] = {}
+    for section in sections:
+        if section.name == "summary":
+            keys["summary"] = section.heading
+        elif section.name == "strategy" and section.theme:
+            keys[f"{section.theme}/{section.strategy}" if section.strategy else section.theme] = section.heading
+    out: list[tuple[str, str]] = []
+    for key, questions in data["sections"].items():
+        if key not in keys:
+            problems.append(Problem(rel, f"sections.{str(key)[:60]}", "names no section of the card",
+                                    f"use one of: {', '.join(keys)}"))
+            continue
+        if not isinstance(questions, list) or not all(isinstance(q, str) and 3 <= len(q.strip()) <= 300
+                                                      for q in questions):
+            problems.append(Problem(rel, f"sections.{key}", "must be a list of questions (3-300 characters each)",
+                                    'write `- "How do we ...?"` lines'))
+            continue
+        out.extend((keys[key], " ".join(q.split())) for q in questions)
+    return tuple(dict.fromkeys(out)), raw
+
+
+def _is_placeholder(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip() or value.strip().startswith(PLACEHOLDER)
+    if isinstance(value, list):
+        return not value or all(_is_placeholder(v) for v in value)
+    return False
+
+
+def _template_sections(body: str) -> list[str]:
+    """Headings of the sections whose text still starts with the template's placeholder."""
+    out, heading = [], None
+    for line in body.splitlines():
+        if line.startswith(("## ", "### ")):
+            heading = line.lstrip("#").strip()
+            if PLACEHOLDER in heading and heading not in out:
+                out.append(heading)
+        elif heading is not None and line.strip().startswith(PLACEHOLDER) and heading not in out:
+            out.append(heading)
+    return out
+
+
+def _draft(path: Path, rel: str, meta: dict[str, Any], body: str, problems: list[Problem]) -> Draft:
+    """A draft and what it still lacks: unfilled fields, template text, strategies, then anything else."""
+    fields = [key for key in DRAFT_FIELDS if _is_placeholder(meta.get(key))]
+    if _is_placeholder(meta.get("doi")) and _is_placeholder(meta.get("url")):
+        fields.append("doi or url")
+    template = _template_sections(body)
+    no_strategy = any(p.message.startswith("has no strategy") for p in problems)
+    covered = set(fields) | ({"doi", "url"} if "doi or url" in fields else set())
+    other = tuple(p for p in problems if p.field not in covered and not p.message.startswith("has no strategy")
+                  and p.message != "still holds template text")
+    year = meta.get("year")
+    doi = meta.get("doi")
+    return Draft(
+        id=str(meta.get("id") or path.stem), path=path, rel=rel,
+        title=meta.get("title") if isinstance(meta.get("title"), str) else None,
+        year=year if isinstance(year, int) and not isinstance(year, bool) else None,
+        doi=doi.strip() if isinstance(doi, str) and doi.strip() else None,
+        missing_fields=tuple(fields), template_sections=tuple(template), no_strategy=no_strategy, other=other,
+    )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A card with ``status: draft``: kept out of the index, checked only to say what it still lacks."""
+
+    id: str
+    path: Path
+    rel: str
+    title: str | None
+    year: int | None
+    doi: str | None
+    missing_fields: tuple[str, ...] = ()  # fields still empty or holding template text
+    template_sections: tuple[str, ...] = ()  # sections whose text is still the template's
+    no_strategy: bool = False
+    other: tuple[Problem, ...] = ()  # anything else the card check found (bad theme id, ...)
+
+    @property
+    def complete(self) -> bool:
+        return not (self.missing_fields or self.template_sections or self.no_strategy or self.other)
+
+    def lacks(self) -> list[str]:
+        """What is left to do, one item per line."""
+        out = []
+        if self.missing_fields:
+            out.append(f"fields to fill in: {', '.join(self.missing_fields)}")
+        if self.template_sections:
+            out.append(f"template text left in: {', '.join(self.template_sections)} (replace {PLACEHOLDER} with "
+                       "the card's own words)")
+        if self.no_strategy:
+            out.append("no strategy: add '### <theme-id>/<strategy-id>: <title>' sections under '## Strategies'")
+        out += [f"[{p.field}] {p.message}. Fix: {p.fix}" for p in self.other]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "file": self.rel, "missing_fields": list(self.missing_fields),
+                "template_sections": list(self.template_sections), "no_strategy": self.no_strategy,
+                "other": [str(p) for p in self.other]}
 
 
 @dataclass(frozen=True)
 class Corpus:
     cards: list[Card]
     taxonomy: Taxonomy
+    drafts: list[Draft] = field(default_factory=list)
 
     def by_id(self) -> dict[str, Card]:
         return {c.id: c for c in self.cards}
+
+
+def front_matter(path: Path) -> dict[str, Any] | None:
+    """The front matter of one card file without checking it (None when it cannot be read as YAML)."""
+    try:
+        text = path.read_text(encoding="utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("---\n"):
+        return None
+    end = text.find("\n---", 3)
+    if end == -1:
+        return None
+    try:
+        meta = safe_yaml(text[4:end])
+    except yaml.YAMLError:
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 def load_corpus(corpus_dir: Path, max_card_bytes: int = 64_000) -> Corpus:
@@ -349,14 +530,32 @@ def load_corpus(corpus_dir: Path, max_card_bytes: int = 64_000) -> Corpus:
         raise EmptyCorpusError(f"No evidence cards (*.md) found in {corpus_dir}.")
     problems: list[Problem] = []
     cards: list[Card] = []
+    drafts: list[Draft] = []
     for path in files:
-        card = parse_card(path, corpus_dir, taxonomy, max_card_bytes, problems)
+        card = parse_card(path, corpus_dir, taxonomy, max_card_bytes, problems, drafts)
         if card is not None:
             cards.append(card)
     problems.extend(_cross_card_problems(cards, corpus_dir))
     if problems:
         raise CorpusError(problems)
-    return Corpus(cards, taxonomy)
+    return Corpus(cards, taxonomy, _cross_draft_checks(drafts, cards, corpus_dir))
+
+
+def _cross_draft_checks(drafts: list[Draft], cards: list[Card], corpus_dir: Path) -> list[Draft]:
+    """A draft whose id or DOI a card already uses could never become a card: say so among its lacks."""
+    ids = {c.id: c for c in cards}
+    dois = {c.doi.lower(): c for c in cards if c.doi}
+    out = []
+    for draft in drafts:
+        extra = []
+        if draft.id in ids:
+            extra.append(Problem(draft.rel, "id", f"'{draft.id}' is already used by {ids[draft.id].path.relative_to(corpus_dir)}",
+                                 "give the draft another id (add a/b after the year) and rename its file"))
+        if draft.doi and draft.doi.lower() in dois:
+            extra.append(Problem(draft.rel, "doi", f"{draft.doi} is already the DOI of {dois[draft.doi.lower()].id}",
+                                 "one card per publication: merge the draft into that card and delete it"))
+        out.append(Draft(**{**draft.__dict__, "other": draft.other + tuple(extra)}) if extra else draft)
+    return out
 
 
 def _cross_card_problems(cards: Iterable[Card], corpus_dir: Path) -> list[Problem]:

@@ -51,6 +51,8 @@ class IngestReport:
     changes: dict[str, list[str]] = field(default_factory=lambda: {"added": [], "updated": [], "deleted": []})
     orphans_removed: int = 0
     records_repaired: int = 0
+    drafts_skipped: int = 0  # cards with `status: draft`: never indexed
+    drafts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +68,8 @@ class IngestReport:
         for kind in ("added", "updated", "deleted"):
             if self.changes[kind]:
                 lines.append(f"  {kind}: {', '.join(self.changes[kind])}")
+        if self.drafts_skipped:
+            lines.append(f"  drafts: {self.drafts_skipped} skipped (status: draft, not indexed): {', '.join(self.drafts)}")
         lines.append(f"  {self.seconds:.2f} s")
         return "\n".join(lines)
 
@@ -165,6 +169,15 @@ def run_ingest(settings: IndexSettings | NestsIndexSettings, *, full: bool = Fal
     settings = index_settings(settings)
     t0 = time.perf_counter()
     corpus = corpus or load_corpus(settings.corpus_dir, settings.max_card_bytes)
+    report = _sync(settings, corpus, t0, full=full, dry_run=dry_run, embedder=embedder, progress=progress,
+                   lock_timeout=lock_timeout)
+    report.drafts = sorted(d.id for d in corpus.drafts)
+    report.drafts_skipped = len(report.drafts)
+    return report
+
+
+def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry_run: bool, embedder: Embedder | None,
+          progress: Callable[[int, int], Any] | None, lock_timeout: float) -> IngestReport:
     passages = split_corpus(corpus.cards, settings.chunk_size, settings.chunk_overlap)
     collection = settings.collection_name()
     index_dir = settings.index_dir

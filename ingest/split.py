@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ingest.text import split_sentences
-from ingest.types import Card, Passage
+from ingest.types import QUESTION_SECTION, Card, Passage
 
 
 def card_meta(card: Card) -> dict[str, Any]:
@@ -101,6 +101,14 @@ def split_card(card: Card, chunk_size: int = 800, chunk_overlap: int = 100) -> l
                 ordinal=len(passages),
                 meta=meta,
             ))
+    by_heading = {section.heading: section for section in card.sections}
+    for heading, question in card.questions:
+        section = by_heading[heading]
+        passages.append(Passage(
+            id=passage_id(card.id, f"{QUESTION_SECTION}: {heading}", question, meta), card_id=card.id,
+            section=QUESTION_SECTION, heading=heading, text=question, theme=section.theme,
+            strategy=section.strategy, strategy_title=section.title, ordinal=len(passages), meta=meta,
+        ))
     return passages
 
 

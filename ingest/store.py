@@ -122,6 +122,34 @@ class EvidenceStore:
         out.sort(key=lambda p: (p.card_id, p.ordinal))
         return out
 
+    def passages_with_vectors(self) -> list[tuple[Passage, list[float] | None]]:
+        """Every passage with its stored vector, read together page by page (so a reindex in another
+        process can never pair a passage with a vector it has already deleted). An embedded reader
+        whose vector index went stale under a reindex in another process cannot read vectors: it
+        gets the passages alone (vector None) and a warning."""
+        from chromadb.errors import ChromaError
+
+        try:
+            return self._passages_with_vectors()
+        except ChromaError as exc:
+            log.warning("could not read passage vectors (%s); relevance uses query cosines only", exc)
+            return [(p, None) for p in self.passages()]
+
+    def _passages_with_vectors(self) -> list[tuple[Passage, list[float] | None]]:
+        col = self.collection()
+        out: list[tuple[Passage, list[float] | None]] = []
+        offset = 0
+        while True:
+            batch = col.get(include=["metadatas", "embeddings"], limit=GET_PAGE, offset=offset)
+            vectors = batch["embeddings"] if batch["embeddings"] is not None else []
+            out.extend((from_metadata(dict(m)), [float(x) for x in v])
+                       for m, v in zip(batch["metadatas"] or [], vectors) if m is not None)
+            if len(batch["ids"]) < GET_PAGE:
+                break
+            offset += GET_PAGE
+        out.sort(key=lambda pv: (pv[0].card_id, pv[0].ordinal))
+        return out
+
     def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[tuple[Passage, float]]:
         """Nearest passages with their cosine similarity."""
         col = self.collection()

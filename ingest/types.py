@@ -18,6 +18,10 @@ def card_link(doi: str | None, url: str | None) -> str | None:
     return f"https://doi.org/{doi}" if doi else (url or None)
 
 
+#: The section name of a curated question passage: a key to the section it answers, never quoted.
+QUESTION_SECTION = "question"
+
+
 @dataclass(frozen=True)
 class Section:
     """One section of a card body: Summary, a strategy, or Caveats."""
@@ -55,6 +59,8 @@ class Card:
     published: str | None = None  # guidance: the document's date as printed (e.g. "2016-03")
     document_type: str | None = None  # guidance: what kind of document (practice guide, framework, ...)
     authors_complete: bool = True  # False: only some authors are known, so citations say "et al."
+    # Curated "questions this section answers" (corpus/questions/<id>.yaml): (section heading, question).
+    questions: tuple[tuple[str, str], ...] = ()
 
     @property
     def design_type(self) -> str:
@@ -91,7 +97,10 @@ class Passage:
     meta: dict[str, Any] = field(default_factory=dict)  # card metadata needed for citations
 
     def embed_text(self) -> str:
-        """What the encoder and BM25 see: the text with its card and heading for context."""
+        """What the encoder and BM25 see: the text with its card and heading for context (a curated
+        question is embedded alone, so it meets managers' questions as one question to another)."""
+        if self.section == QUESTION_SECTION:
+            return self.text
         head = self.strategy_title or self.heading
         return f"{self.meta.get('title', '')}. {head}.\n{self.text}"
 

@@ -48,6 +48,8 @@ class OutOfScope(_Frozen):
     pattern: str
     skip_crisis_classifier: bool = Field(False, description="Code, injections and trivia skip the crisis classifier "
                                                             "(the crisis rules still apply).")
+    nearest: tuple[str, ...] = Field((), description="'<theme>/<strategy>' topics the evidence does cover, "
+                                                      "offered instead.")
 
     _check = field_validator("pattern")(lambda cls, v: _compiles(v))
 
@@ -72,6 +74,25 @@ class Cues(_Frozen):
     _check = field_validator("asks_findings")(lambda cls, v: _compiles(v))
 
 
+class Aspect(_Frozen):
+    """A setting, group or time a question may name (see corpus/vocabulary.yaml)."""
+
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    label: str = Field(min_length=3)
+    terms: tuple[str, ...] = Field(min_length=1)
+    card_terms: tuple[str, ...] = Field(min_length=1)
+
+    def _pattern(self, words: tuple[str, ...]) -> re.Pattern[str]:
+        alts = sorted((re.escape(w.lower()) for w in words), key=len, reverse=True)
+        return re.compile(r"\b(" + "|".join(alts) + r")\b", re.IGNORECASE)
+
+    def in_question(self, text: str) -> bool:
+        return bool(self._pattern(self.terms).search(text))
+
+    def in_card_text(self, text: str) -> bool:
+        return bool(self._pattern(self.card_terms).search(text))
+
+
 class Vocabulary(_Frozen):
     """Every vocabulary of the answer path, validated."""
 
@@ -82,6 +103,7 @@ class Vocabulary(_Frozen):
     followup: FollowupWords
     scope: ScopeWords
     cues: Cues
+    aspects: tuple[Aspect, ...] = ()
 
     @cached_property
     def tokenizer(self) -> Tokenizer:

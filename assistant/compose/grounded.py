@@ -10,7 +10,7 @@ not card text is a fixed connective template.
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from assistant.compose.base import CitationBook, Composition, evidence_summary
 from assistant.compose.sentences import best_sentences
@@ -25,30 +25,66 @@ from ingest.vocabulary import Vocabulary
 DESCRIPTIVE_DESIGNS = {"qualitative", "programme evaluation", "framework", "narrative review", "scoping review"}
 
 
-def _evidence_line(ev: dict[str, object]) -> str:
-    n = int(ev["n_sources"])  # type: ignore[arg-type]
-    designs = ", ".join(f"{c} {d}" for d, c in ev["designs"].items())  # type: ignore[union-attr]
-    countries = ", ".join(ev["countries"])  # type: ignore[arg-type]
-    return f"*Evidence: {n} source{'s' if n != 1 else ''} ({designs}); {countries}.*"
+def is_guidance(meta: dict[str, object]) -> bool:
+    return meta.get("kind") == "guidance"
 
 
-def _gaps(ev: dict[str, object], group_sizes: Sequence[int]) -> list[str]:
-    """Template sentences on what the evidence does not say."""
+def source_counts(passages: Iterable[ScoredPassage]) -> tuple[int, int]:
+    """(research sources, guidance documents) among the cards of ``passages``."""
+    kinds = {sp.passage.card_id: is_guidance(sp.passage.meta) for sp in passages}
+    return sum(not g for g in kinds.values()), sum(kinds.values())
+
+
+def count_phrase(n_research: int, n_guidance: int) -> str:
+    """ "2 studies, 1 practice guideline" (research and guidance are always counted apart)."""
+    parts = []
+    if n_research:
+        parts.append(f"{n_research} stud{'y' if n_research == 1 else 'ies'}")
+    if n_guidance:
+        parts.append(f"{n_guidance} practice guideline{'s' if n_guidance != 1 else ''}")
+    return ", ".join(parts)
+
+
+def _evidence_line(members: Sequence[ScoredPassage]) -> str:
+    research = [sp for sp in members if not is_guidance(sp.passage.meta)]
+    guidance = [sp for sp in members if is_guidance(sp.passage.meta)]
+    parts = []
+    if research:
+        ev = evidence_summary(research)
+        n = int(ev["n_sources"])  # type: ignore[call-overload]
+        designs = ", ".join(f"{c} {d}" for d, c in ev["designs"].items())  # type: ignore[union-attr]
+        parts.append(f"{n} research source{'s' if n != 1 else ''} ({designs})")
+    if guidance:
+        n = len({sp.passage.card_id for sp in guidance})
+        parts.append(f"{n} practice guideline{'s' if n != 1 else ''} (guidance, not research findings)")
+    countries = ", ".join(evidence_summary(members)["countries"])  # type: ignore[arg-type]
+    return f"*Evidence: {'; '.join(parts)}; {countries}.*"
+
+
+def _thin_notes(research: Sequence[ScoredPassage], group_sizes: Sequence[int]) -> list[str]:
+    """Template sentences on how strong the research behind the answer is."""
     notes = []
-    n = int(ev["n_sources"])  # type: ignore[arg-type]
-    designs = set(ev["designs"])  # type: ignore[arg-type]
-    if n == 1:
-        notes.append("Only one source in this evidence base speaks to this, so treat it as a lead rather than a "
-                     "settled finding.")
+    ev = evidence_summary(research)
+    n = int(ev["n_sources"])  # type: ignore[call-overload]
+    designs = set(ev["designs"])  # type: ignore[call-overload]
+    if n == 0:
+        notes.append("No research study in this evidence base speaks to this; what is shown is practice guidance.")
+    elif n == 1:
+        notes.append("Only one research source in this evidence base speaks to this, so treat it as a lead rather "
+                     "than a settled finding.")
     elif group_sizes and max(group_sizes) == 1:
         notes.append("Each strategy here rests on a single source.")
     if designs and designs <= DESCRIPTIVE_DESIGNS:
-        notes.append("The sources are qualitative or descriptive: they report what organisations did and what "
+        notes.append("The research is qualitative or descriptive: it reports what organisations did and what "
                      "people found helpful, not measured effects of these strategies.")
     if len(ev["countries"]) == 1 and n > 1:  # type: ignore[arg-type]
         notes.append(f"All of it comes from {next(iter(ev['countries']))}, so check how well it fits your "  # type: ignore[call-overload]
                      "own service system.")
     return notes
+
+
+def _markers(nums: Sequence[int]) -> str:
+    return "".join(f"[{n}]" for n in nums)
 
 
 class GroundedComposer:
@@ -76,89 +112,91 @@ class GroundedComposer:
 
     def _strategies(self, question: str, passages: Sequence[ScoredPassage], q_tokens: set[str], book: CitationBook,
                     mentioned_cards: Sequence[str]) -> Composition:
+        """Bottom line first (the strategies that answer, each with its markers and how much evidence
+        is behind it), then the quoted evidence under each strategy, grouped by theme in the
+        review's order, then how strong the evidence is."""
         taxonomy, s = self.taxonomy, self.settings
-        groups: dict[tuple[str, str], list[ScoredPassage]] = {}
-        others: list[ScoredPassage] = []
+        groups: dict[tuple[str, str | None], list[ScoredPassage]] = {}
+        summaries: list[ScoredPassage] = []
         for sp in passages:
             p = sp.passage
-            if p.section == "strategy" and p.theme in taxonomy.themes and p.strategy:
+            if p.section == "strategy" and p.theme in taxonomy.themes:
                 groups.setdefault((p.theme, p.strategy), []).append(sp)
             elif p.section == "summary":
-                others.append(sp)
-        # Best groups first by relevance, then shown in the order of the review's model.
+                summaries.append(sp)
         ranked = sorted(groups.items(), key=lambda kv: -max(sp.score for sp in kv[1]))[:s.max_groups]
         theme_order = {t: i for i, t in enumerate(taxonomy.order)}
         ranked.sort(key=lambda kv: (theme_order[kv[0][0]], -max(sp.score for sp in kv[1])))
+        # A summary is quoted when the question asks what studies found or names one, when nothing
+        # else answers, or for a card no strategy section of which is cited.
+        in_groups = {sp.passage.card_id for _, members in ranked for sp in members[:s.max_per_group]}
+        asks = bool(mentioned_cards) or bool(self.asks_findings.search(question))
+        findings = [sp for sp in summaries if asks or not ranked or sp.passage.card_id not in in_groups]
+        findings = findings[:max(s.max_findings, 1) if ranked else s.max_per_group]
 
         strategies: list[StrategyItem] = []
-        lines: list[str] = []
+        sections: list[str] = []
         used: list[ScoredPassage] = []
+        bottom: list[str] = []
         group_sizes: list[int] = []
 
-        # Study summaries come first when the question asks what research found ("What did the research
-        # with psychiatrists find?") or names a study, and are the answer when no strategy matched.
-        top_ids = {sp.passage.id for sp in passages[:3]}
-        if not groups:
-            findings = others[:s.max_per_group]
-        elif mentioned_cards or self.asks_findings.search(question):
-            findings = [sp for sp in others if sp.passage.id in top_ids or sp.passage.card_id in mentioned_cards][:s.max_findings]
-        else:
-            findings = []
-        if findings:
-            parts, nums = [], []
-            for sp in findings:
-                for quote in self._best(sp.passage.text, q_tokens, n=2 if len(findings) == 1 else 1):
+        def quoted(members: Sequence[ScoredPassage], n_sentences: int = 1) -> tuple[str, list[int]]:
+            parts, nums, seen = [], [], set()
+            for sp in members:
+                for quote in self._best(sp.passage.text, q_tokens, n=n_sentences):
+                    if quote in seen:
+                        continue
+                    seen.add(quote)
                     n = book.cite(sp, quote)
                     nums.append(n)
-                    parts.append(f"{quote} [{n}]")
-                used.append(sp)
-            text = " ".join(parts)
+                    label = " (practice guidance)" if is_guidance(sp.passage.meta) else ""
+                    parts.append(f"{quote} [{n}]{label}")
+            return " ".join(parts), nums
+
+        if findings and (asks or not ranked):
+            text, nums = quoted(findings, 2 if len(findings) == 1 else 1)
             strategies.append(StrategyItem(theme="", title="What the studies found", text=text, citations=nums))
-            lines.append("\n#### What the studies found")
-            lines.append(text)
-            lines.append(_evidence_line(evidence_summary(findings)))
+            sections += ["\n#### What the studies found", text, _evidence_line(findings)]
+            bottom.append(f"what the studies found {_markers(nums)} ({count_phrase(*source_counts(findings))})")
+            used += findings
             group_sizes.append(len(findings))
+            findings = []
 
         current_theme = None
         for (theme, strategy), members in ranked:
             members = members[:s.max_per_group]
-            parts, nums = [], []
-            seen_quotes: set[str] = set()
-            for sp in members:
-                for quote in self._best(sp.passage.text, q_tokens):
-                    if quote in seen_quotes:
-                        continue
-                    seen_quotes.add(quote)
-                    n = book.cite(sp, quote)
-                    nums.append(n)
-                    parts.append(f"{quote} [{n}]")
-            if not parts:
+            text, nums = quoted(members)
+            if not nums:
                 continue
-            used.extend(members)
+            used += members
             group_sizes.append(len({sp.passage.card_id for sp in members}))
-            title = taxonomy.strategy_title(theme, strategy)
-            text = " ".join(parts)
+            title = taxonomy.strategy_title(theme, strategy) if strategy else taxonomy.themes[theme].title
             strategies.append(StrategyItem(theme=theme, title=title, text=text, citations=nums))
             if theme != current_theme:
-                lines.append(f"\n#### {taxonomy.themes[theme].title}")
+                sections.append(f"\n#### {taxonomy.themes[theme].title}")
                 current_theme = theme
-            lines.append(f"**{title}.** {text}")
-            lines.append(_evidence_line(evidence_summary(members)))
+            sections.append(f"**{title}.** {text}")
+            sections.append(_evidence_line(members))
+            bottom.append(f"**{title}** {_markers(nums)} ({count_phrase(*source_counts(members))})")
 
-        ev = evidence_summary(used)
-        notes = _gaps(ev, group_sizes)
-        n_src = int(ev["n_sources"])  # type: ignore[arg-type]
-        n_strat = sum(1 for s in strategies if s.theme)
-        if n_strat:
-            head = (f"The evidence base reports {n_strat} relevant strateg{'y' if n_strat == 1 else 'ies'} from {n_src} "
-                    f"source{'s' if n_src != 1 else ''}, grouped by theme (leadership first, as in the model of "
-                    "Zeng & McNamara 2021):")
-        else:
-            head = f"What {n_src} source{'s' if n_src != 1 else ''} in the evidence base report:"
-        body = [head, *lines]
+        if findings:  # cards cited only through their summary
+            text, nums = quoted(findings)
+            strategies.append(StrategyItem(theme="", title="Also relevant", text=text, citations=nums))
+            sections += ["\n#### Also relevant", text, _evidence_line(findings)]
+            bottom.append(f"also {_markers(nums)} ({count_phrase(*source_counts(findings))})")
+            used += findings
+
+        research = [sp for sp in used if not is_guidance(sp.passage.meta)]
+        notes = _thin_notes(research, group_sizes)
+        n_research, n_guidance = source_counts(used)
+        n_strat = sum(1 for st in strategies if st.theme)
+        what = (f"{n_strat} strateg{'y' if n_strat == 1 else 'ies'}" if n_strat else "these findings")
+        head = f"**Bottom line.** The evidence here ({count_phrase(n_research, n_guidance)}) points to {what}: "
+        body = [head + "; ".join(bottom) + ".", *sections]
         if notes:
-            body.append("\n**What the evidence does not say.** " + " ".join(notes))
-        return Composition("\n".join(body).strip(), strategies, book.items, ev, thin=bool(notes), notes=notes)
+            body.append("\n**How strong the evidence is.** " + " ".join(notes))
+        return Composition("\n".join(body).strip(), strategies, book.items, evidence_summary(used), thin=bool(notes),
+                           notes=notes)
 
     def _enumeration(self, passages: Sequence[ScoredPassage], q_tokens: set[str], book: CitationBook) -> Composition:
         taxonomy = self.taxonomy

@@ -15,7 +15,7 @@ from assistant.retrieval import stages
 from assistant.retrieval.index import PassageIndex, StrategyMatch
 from assistant.settings import RetrievalSettings
 from ingest.taxonomy import Taxonomy
-from ingest.types import Embedder, ScoredPassage
+from ingest.types import QUESTION_SECTION, Embedder, ScoredPassage
 from ingest.vocabulary import Vocabulary
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -23,13 +23,14 @@ Mode = Literal["hybrid", "dense", "bm25"]
 
 @dataclass
 class RetrievalResult:
-    passages: list[ScoredPassage]
+    passages: list[ScoredPassage]  # what an answer draws on (diversified, or the enumeration)
     best_dense: float
     query_vector: list[float]
     strategy_matches: list[StrategyMatch] = field(default_factory=list)
     enumerated_cards: list[str] = field(default_factory=list)
     mentioned_cards: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    candidates: list[ScoredPassage] = field(default_factory=list)  # every fused candidate, best first
 
 
 class HybridRetriever:
@@ -53,10 +54,17 @@ class HybridRetriever:
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    passages = self.store.passages()
+                    lister = getattr(self.store, "passages_with_vectors", None)
+                    if callable(lister):
+                        pairs = lister()
+                        passages = [p for p, _ in pairs]
+                        listed = [v for _, v in pairs]
+                        vectors = listed if listed and all(v is not None for v in listed) else None
+                    else:  # a store that cannot list vectors: cosines come from its query hits only
+                        passages, vectors = self.store.passages(), None
                     if not passages:
                         raise IndexNotBuiltError("The evidence index is empty.")
-                    self._index = PassageIndex(passages, self.taxonomy, self.embedder, self.tokenize)
+                    self._index = PassageIndex(passages, self.taxonomy, self.embedder, self.tokenize, vectors)
         return self._index
 
     def warm_up(self) -> None:
@@ -113,13 +121,15 @@ class HybridRetriever:
                    if mode in ("hybrid", "bm25") else [])
         timings["bm25"] = _ms(t)
 
+        best_dense = max((sim for p, sim in dense if p.section != QUESTION_SECTION), default=0.0)
+        dense, lexical = index.lift(dense), index.lift(lexical)
         scored = stages.fuse(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.bm25_weight, rrf_k=s.rrf_k)
         mentioned = self.mentioned_cards(query)
         if mentioned:
             scored = stages.named_first(scored, index.passages, mentioned, theme)
         matches = self.strategy_matches(vector, query=query) if mode != "bm25" else []
-        result = RetrievalResult([], max((sim for _, sim in dense), default=0.0), list(vector), matches,
-                                 timings_ms=timings, mentioned_cards=mentioned)
+        result = RetrievalResult([], best_dense, list(vector), matches,
+                                 timings_ms=timings, mentioned_cards=mentioned, candidates=scored)
         if (self.is_enumerative(query) if enumerate_all is None else enumerate_all) and matches:
             result.passages, result.enumerated_cards = stages.enumerate_strategy(
                 scored, matches, index.by_strategy, theme, margin=s.enumeration_margin,

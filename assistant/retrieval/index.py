@@ -10,7 +10,7 @@ import numpy as np
 
 from ingest.taxonomy import Taxonomy
 from ingest.text import Tokenizer
-from ingest.types import Embedder, Passage
+from ingest.types import QUESTION_SECTION, Embedder, Passage
 
 
 class StrategyMatch(NamedTuple):
@@ -32,7 +32,7 @@ class PassageIndex:
     """The loaded passages and the lookups built from them."""
 
     def __init__(self, passages: Sequence[Passage], taxonomy: Taxonomy, embedder: Embedder,
-                 tokenizer: Tokenizer) -> None:
+                 tokenizer: Tokenizer, vectors: Sequence[Sequence[float]] | None = None) -> None:
         if not passages:
             raise ValueError("a PassageIndex needs at least one passage")
         from rank_bm25 import BM25Okapi
@@ -43,8 +43,21 @@ class PassageIndex:
         self.bm25: Any = BM25Okapi([tokenizer(p.embed_text()) for p in self.passages])
         self.by_strategy: dict[tuple[str, str], list[Passage]] = {}
         for p in self.passages:
-            if p.theme and p.strategy:
+            if p.theme and p.strategy and p.section != QUESTION_SECTION:
                 self.by_strategy.setdefault((p.theme, p.strategy), []).append(p)
+        # Curated questions are keys to the section they answer (the multi-vector pattern): each
+        # question passage points at the first passage of its section.
+        first: dict[tuple[str, str], Passage] = {}
+        for p in self.passages:
+            if p.section != QUESTION_SECTION:
+                first.setdefault((p.card_id, p.heading), p)
+        self.target: dict[str, Passage] = {}
+        self.questions_of: dict[str, list[int]] = {}
+        for i, p in enumerate(self.passages):
+            if p.section == QUESTION_SECTION and (p.card_id, p.heading) in first:
+                t = first[(p.card_id, p.heading)]
+                self.target[p.id] = t
+                self.questions_of.setdefault(t.id, []).append(i)
         self.surnames: dict[str, set[str]] = {}
         for p in self.passages:
             for author in str(p.meta.get("authors") or "").split(";"):
@@ -52,6 +65,14 @@ class PassageIndex:
                 if len(name) > 2:
                     self.surnames.setdefault(name.lower(), set()).add(p.card_id)
         self.strategies = self._strategy_index(embedder)
+        # Stored passage vectors (row i is passage i), so every candidate gets a cosine, not only
+        # the ones the vector store returned; None with a store that cannot list them.
+        self.vectors = np.asarray(vectors, dtype="float32") if vectors is not None else None
+        self.position = {p.id: i for i, p in enumerate(self.passages)}
+
+    def cosines(self, vector: Sequence[float]) -> np.ndarray | None:
+        """Cosine of the question with every passage (vectors are L2-normalised), or None."""
+        return None if self.vectors is None else self.vectors @ np.asarray(vector, dtype="float32")
 
     def _strategy_index(self, embedder: Embedder) -> StrategyIndex:
         tax = self.taxonomy
@@ -60,6 +81,19 @@ class PassageIndex:
         texts = [f"{tax.themes[t].strategies[s]}. {tax.themes[t].strategy_descriptions[s]}" for t, s in keys]
         embed_many = getattr(embedder, "embed_queries", embedder.embed_documents)
         return StrategyIndex(keys, tokens, np.asarray(embed_many(texts), dtype="float32"))
+
+    def lift(self, hits: Sequence[tuple[Passage, float]]) -> list[tuple[Passage, float]]:
+        """Replace each question hit by the passage it points at (keeping the first, best, hit of
+        each passage), so retrieval ranks sections by their text and by their questions alike."""
+        out: list[tuple[Passage, float]] = []
+        seen: set[str] = set()
+        for p, score in hits:
+            p = self.target.get(p.id, p)
+            if p.section == QUESTION_SECTION or p.id in seen:
+                continue
+            seen.add(p.id)
+            out.append((p, score))
+        return out
 
     def idf(self, token: str) -> float:
         return float(self.bm25.idf.get(token, 0.0))

@@ -73,7 +73,7 @@ def named_first(scored: list[ScoredPassage], passages: Sequence[Passage], named:
                 theme: str | None) -> list[ScoredPassage]:
     """Put the named studies' passages first (in fused order), then the rest."""
     top = scored[0].score if scored else 1.0
-    mine = [p for p in passages if p.card_id in named and (not theme or p.theme == theme)]
+    mine = [p for p in passages if p.card_id in named and (not theme or p.theme == theme) and p.section != "question"]
     by_id = {sp.passage.id: sp for sp in scored}
     mine.sort(key=lambda p: (-(by_id[p.id].score if p.id in by_id else 0.0), p.ordinal))
     head = [ScoredPassage(p, top + 1.0 - i * 1e-3, by_id[p.id].dense if p.id in by_id else None)

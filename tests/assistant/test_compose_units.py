@@ -89,14 +89,15 @@ def test_strategies_are_grouped_in_the_reviews_theme_order(composer: GroundedCom
     ranked = [scored(ALPHA, 0.9), scored(GAMMA, 0.8), scored(BETA, 0.7), scored(DELTA, 0.6)]
     comp = composer.compose("Who should supervise peer workers?", result(*ranked))
     check_grounded(comp, ranked)
+    # Strategies in the review's order (leadership first), then a summary that matched, under "Also relevant".
     assert [(s.theme, s.title) for s in comp.strategies] == [
         ("leadership", "Visible commitment and championing by leaders"),
-        ("support-development", "Supervision that understands the peer role")]
-    assert [c.card_id for c in comp.citations] == ["beta-2019", "alpha-2020", "gamma-2021"]
-    assert comp.answer.startswith("The evidence base reports 2 relevant strategies from 3 sources")
-    assert "#### Leadership championing" in comp.answer and "*Evidence: 2 sources (" in comp.answer
-    assert "delta-2018" not in {c.card_id for c in comp.citations}  # a summary is quoted only when findings are asked for
-    assert comp.evidence["n_sources"] == 3 and comp.evidence["countries"] == {"UK": 2, "Australia": 1}
+        ("support-development", "Supervision that understands the peer role"), ("", "Also relevant")]
+    assert [c.card_id for c in comp.citations] == ["beta-2019", "alpha-2020", "gamma-2021", "delta-2018"]
+    assert comp.answer.startswith("**Bottom line.** The evidence here (4 studies) points to 2 strategies")
+    assert comp.answer.index("#### Leadership championing") < comp.answer.index("#### Support and development")
+    assert "*Evidence: 2 research sources (1 qualitative, 1 mixed methods); UK, Australia.*" in comp.answer
+    assert comp.evidence["n_sources"] == 4
 
 
 def test_a_findings_question_quotes_the_top_summaries_first(composer: GroundedComposer) -> None:
@@ -108,13 +109,13 @@ def test_a_findings_question_quotes_the_top_summaries_first(composer: GroundedCo
 
 def test_one_source_is_thin_and_says_so(composer: GroundedComposer) -> None:
     comp = composer.compose("Who should supervise peer workers?", result(scored(ALPHA, 0.9)))
-    assert comp.thin and any(n.startswith("Only one source") for n in comp.notes)
-    assert "**What the evidence does not say.** Only one source" in comp.answer
+    assert comp.thin and any(n.startswith("Only one research source") for n in comp.notes)
+    assert "**How strong the evidence is.** Only one research source" in comp.answer
 
 
 def test_only_summaries_are_reported_as_findings(composer: GroundedComposer) -> None:
     comp = composer.compose("Who should supervise peer workers?", result(scored(DELTA, 0.9)))
-    assert comp.answer.startswith("What 1 source in the evidence base report:")
+    assert "points to these findings" in comp.answer and "#### What the studies found" in comp.answer
     assert [c.card_id for c in comp.citations] == ["delta-2018"]
 
 

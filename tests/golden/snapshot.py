@@ -21,8 +21,8 @@ def snapshot(answer: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": answer["status"],
         "answer": answer["answer"],
-        "strategies": [(s["theme"], s["title"], s["citations"]) for s in answer["strategies"]],
-        "citations": [(c["n"], c["card_id"], c["section"], c["quote"]) for c in answer["citations"]],
+        "strategies": [[s["theme"], s["title"], s["citations"]] for s in answer["strategies"]],
+        "citations": [[c["n"], c["card_id"], c["section"], c["quote"]] for c in answer["citations"]],
         "not_covered": answer.get("not_covered", []),
         # An abstained question's candidates are near-ties far from any card, and their order is not
         # stable across processes (seen before the restructuring too): only answered ones are pinned.

@@ -93,9 +93,13 @@ def test_strategy_passages_carry_theme_and_strategy(corpus: Corpus) -> None:
     assert strategy and other
     for p in strategy:
         assert p.theme in corpus.taxonomy.themes
+        if p.strategy is None:  # a theme-level heading (e.g. the review, whose abstract names themes only)
+            assert p.heading.startswith(f"{p.theme}: "), p.heading
+            continue
         assert p.strategy in corpus.taxonomy.themes[p.theme].strategies
         assert p.heading.startswith(f"{p.theme}/{p.strategy}: ")
         assert p.strategy_title and p.heading.endswith(p.strategy_title)
+    assert any(p.strategy is None for p in strategy) and any(p.strategy for p in strategy)
     assert all(p.theme is None and p.strategy is None and p.strategy_title is None for p in other)
     assert {p.section for p in other} == {"summary", "caveats"}
     # The metadata the vector store gets keeps them too, and reads back to the same passage.

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -32,13 +33,14 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def ui_settings(real_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The real index, with the feedback log in a temporary folder."""
-    return real_index.replace(**{"feedback_path": tmp_path_factory.mktemp("feedback") / "feedback.jsonl"})
+    return real_index.replace(feedback_path=tmp_path_factory.mktemp("feedback") / "feedback.jsonl")
 
 
 @pytest.fixture(scope="session")
 def ui_server(ui_settings: Settings, real_assistant: Any) -> Iterator[str]:
     """The app on 127.0.0.1 at a free port, in this process; yields its URL."""
-    from assistant.app import build_app, launch_app
+    from assistant.ui.app import build_app
+    from assistant.ui.serve import launch_app
 
     demo = build_app(ui_settings, real_assistant)
     _, url, _ = launch_app(demo, ui_settings, host="127.0.0.1", port=free_port(), prevent_thread_lock=True,

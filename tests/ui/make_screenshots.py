@@ -60,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.settings import Settings, enforce_offline
 
     enforce_offline()
-    from assistant.app import build_app, launch_app
-    from assistant.chat import Assistant
-    from ingest.pipeline import index_is_built, run_ingest
     from playwright.sync_api import sync_playwright
+
+    from assistant.chat import Assistant
+    from assistant.ui.app import build_app
+    from assistant.ui.serve import launch_app
+    from ingest.pipeline import index_is_built, run_ingest
 
     tmp = Path(tempfile.mkdtemp(prefix="peer-assist-shots-"))
     settings = Settings(feedback_path=tmp / "feedback.jsonl")

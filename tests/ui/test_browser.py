@@ -4,6 +4,7 @@ hostile input, crisis and abstain banners, feedback and download."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,7 +76,7 @@ def test_cited_answer_with_sources_panel_card_viewer_and_download(page: Any) -> 
     # download the answer as Markdown with its references
     with page.expect_download() as info:
         page.click("#download-answer")
-    text = open(info.value.path(), encoding="utf-8").read()
+    text = Path(info.value.path()).read_text(encoding="utf-8")
     assert text.startswith("# What should we do before our first peer worker starts?")
     assert "## References" in text and "[1] " in text
     assert page.external_requests == []
@@ -136,3 +137,14 @@ def test_feedback_is_saved(page: Any, ui_settings: Settings) -> None:
     assert entry["question"] == "Who should supervise peer workers?"
     assert entry["citations"] and entry["settings_hash"] == ui_settings.settings_hash()
     assert page.locator("#feedback-comment textarea, #feedback-comment input").input_value() == ""
+
+
+def test_new_conversation_resets_the_page(page: Any) -> None:
+    ask(page, "Who should supervise peer workers?")
+    assert page.locator("#download-answer").is_enabled()
+    page.click("#new-conversation")
+    page.wait_for_function("(sel) => document.querySelectorAll(sel).length === 0", arg=BOTS)
+    page.wait_for_selector("#sources-panel :text('Sources appear here')")
+    assert page.locator("#download-answer").is_disabled()
+    reply = ask(page, "and what about training?")  # no earlier question is context any more
+    assert "Follow-up, read as:" not in reply

@@ -1,0 +1,165 @@
+"""The relevance gate: decide, passage by passage, whether a candidate answers the question.
+
+Ranking says which passages are nearest; it does not say whether any of them speaks to the
+question. The gate scores every candidate (the fused list plus every passage of the strategies the
+question matches best) with a small logistic model over signals that carry across questions: the
+passage's cosine with the question and its distance from the best cosine, its BM25 score relative
+to the best, how well its strategy matches the question relative to the best strategy, and whether
+it is a summary. The weights are learned on the gold *tune* split only
+(``python -m evals.train_relevance``, stored in ``assistant/relevance_model.json``); the floor that
+turns a score into "relevant" is a setting. Fewer passages pass when fewer are relevant: nothing is
+padded to a fixed count.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.retrieval import PassageIndex, RetrievalResult
+from assistant.settings import RelevanceSettings
+from ingest.types import QUESTION_SECTION, ScoredPassage
+
+MODEL_FILE = Path(__file__).with_name("relevance_model.json")
+FEATURES = ("cosine", "cosine_gap", "bm25_share", "strategy_gap", "strategy_in_top", "summary", "fused_rr", "named",
+            "group_cosine_gap", "card_best", "question_cosine_gap", "question_bm25_share")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    passage: ScoredPassage
+    relevance: float  # 0..1
+    features: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RelevanceModel:
+    weights: tuple[float, ...]
+    bias: float
+    features: tuple[str, ...] = FEATURES
+    embedding_model: str = ""
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> RelevanceModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(data["features"]) != FEATURES:
+            raise ValueError(f"{path.name} was trained on features {data['features']}, not {FEATURES}: "
+                             "retrain with `python -m evals.train_relevance`")
+        return cls(tuple(float(w) for w in data["weights"]), float(data["bias"]), tuple(data["features"]),
+                   str(data.get("embedding_model") or ""))
+
+    def probability(self, x: Sequence[float]) -> float:
+        z = float(np.dot(self.weights, x)) + self.bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+def candidate_features(result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
+                       strategy_pool: int, theme: str | None = None) -> list[tuple[ScoredPassage, tuple[float, ...]]]:
+    """The candidates and their features (see FEATURES). ``strategy_pool`` strategies (best matches
+    first) bring in all of their passages, so recall is not limited by the ranking."""
+    fused = {sp.passage.id: (rank, sp) for rank, sp in enumerate(result.candidates, 1)}
+    top_keys = [(m.theme, m.strategy) for m in result.strategy_matches if not theme or m.theme == theme][:strategy_pool]
+    # Caveats say what is uncertain about a card; they are never the answer to a question.
+    pool: dict[str, ScoredPassage] = {pid: sp for pid, (_, sp) in fused.items()
+                                      if sp.passage.section not in ("caveats", QUESTION_SECTION)}
+    for key in top_keys:
+        for p in index.by_strategy.get(key, []):
+            if p.section == "strategy":
+                pool.setdefault(p.id, ScoredPassage(p, 0.0))
+    if not pool:
+        return []
+    cos_all = index.cosines(result.query_vector)
+    bm25_all = index.bm25.get_scores(list(query_tokens)) if query_tokens else np.zeros(len(index.passages))
+    ids = list(pool)
+    rows = [index.position[i] for i in ids]
+    cos = (cos_all[rows] if cos_all is not None
+           else np.asarray([pool[i].dense if pool[i].dense is not None else 0.0 for i in ids]))
+    bm = np.asarray([bm25_all[r] for r in rows], dtype="float64")
+    best_cos, best_bm = float(cos.max()), float(bm.max()) if bm.size else 0.0
+    question_rows = [i for rows_ in index.questions_of.values() for i in rows_]
+    if cos_all is not None and question_rows:
+        best_q = float(cos_all[question_rows].max())
+    else:
+        best_q = best_cos
+    best_qbm = float(bm25_all[question_rows].max()) if question_rows else 0.0
+    strat = {(m.theme, m.strategy): m.score for m in result.strategy_matches}
+    best_strat = result.strategy_matches[0].score if result.strategy_matches else 0.0
+    # How close the passage's strategy (or, for a summary, its card) comes at its best: a strategy
+    # whose best passage is near the top is likely the question's topic.
+    group_best: dict[tuple[str, str], float] = {}
+    card_best: dict[str, float] = {}
+    for j, pid in enumerate(ids):
+        p = pool[pid].passage
+        g = (p.theme or "", p.strategy or "") if p.section == "strategy" else ("card", p.card_id)
+        group_best[g] = max(group_best.get(g, -1.0), float(cos[j]))
+        card_best[p.card_id] = max(card_best.get(p.card_id, -1.0), float(cos[j]))
+    out: list[tuple[ScoredPassage, tuple[float, ...]]] = []
+    for j, pid in enumerate(ids):
+        sp = pool[pid]
+        p = sp.passage
+        key = (p.theme or "", p.strategy or "")
+        summary = p.section != "strategy"
+        s_gap = 0.0 if summary else (strat.get(key, best_strat - 0.3) - best_strat)
+        rank = fused.get(pid, (0, sp))[0]
+        out.append((sp, (
+            float(cos[j]), float(cos[j]) - best_cos, float(bm[j]) / best_bm if best_bm > 0 else 0.0, s_gap,
+            1.0 if key in top_keys else 0.0, 1.0 if summary else 0.0, 1.0 / rank if rank else 0.0,
+            1.0 if p.card_id in result.mentioned_cards else 0.0,
+            group_best[key if not summary else ("card", p.card_id)] - best_cos,
+            1.0 if float(cos[j]) >= card_best[p.card_id] else 0.0,
+            *_question_features(index, pid, cos_all, bm25_all, best_q, best_qbm),
+        )))
+    return out
+
+
+def _question_features(index: PassageIndex, pid: str, cos_all: np.ndarray | None, bm25_all: np.ndarray,
+                       best_q: float, best_qbm: float) -> tuple[float, float]:
+    """How well the passage's curated questions match: best cosine against the best of any
+    question, and best BM25 share (a passage without questions scores as a clear miss)."""
+    rows = index.questions_of.get(pid)
+    if not rows or cos_all is None:
+        return -0.5, 0.0
+    q_cos = float(cos_all[rows].max()) - best_q
+    q_bm = float(bm25_all[rows].max()) / best_qbm if best_qbm > 0 else 0.0
+    return q_cos, q_bm
+
+
+class RelevanceGate:
+    """Scores candidates and keeps those that answer the question (see the module docstring)."""
+
+    def __init__(self, settings: RelevanceSettings, model: RelevanceModel | None = None) -> None:
+        self.settings = settings
+        self.model = model or RelevanceModel.load()
+
+    def applies_to(self, embedding_model: str) -> bool:
+        """The weights fit the cosines of the model they were trained with; with another model (the
+        hash embedder of the unit tests) the gate stands aside and the ranking alone decides."""
+        return self.model.embedding_model == embedding_model
+
+    def judge(self, result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
+              theme: str | None = None) -> list[Judgement]:
+        scored = candidate_features(result, index, query_tokens, self.settings.strategy_pool, theme)
+        judged = [Judgement(sp, self.model.probability(x), x) for sp, x in scored]
+        return sorted(judged, key=lambda j: (-j.relevance, j.passage.passage.card_id, j.passage.passage.ordinal))
+
+    def select(self, judged: Sequence[Judgement]) -> list[Judgement]:
+        """Those above the floor, at most ``max_per_card`` per card and ``max_cards`` cards."""
+        s = self.settings
+        per_card: dict[str, int] = {}
+        out: list[Judgement] = []
+        for j in judged:
+            if j.relevance < s.relevance_floor:
+                break
+            card = j.passage.passage.card_id
+            if per_card.get(card, 0) >= s.max_passages_per_card:
+                continue
+            if card not in per_card and len(per_card) >= s.max_cards:
+                continue
+            per_card[card] = per_card.get(card, 0) + 1
+            out.append(j)
+        return out

@@ -1,0 +1,249 @@
+"""The chat page's layout and its wiring to the handlers, and the named API endpoint ``/ask``.
+
+``build_app(settings, assistant)`` builds the page inside the function (importing this module does not
+import Gradio). What the page does lives in ``assistant.ui.handlers`` as plain functions returning a
+``Reply``; ``to_gradio`` is the one place a ``Reply`` becomes component updates.
+
+User text is never rendered as active HTML: handlers escape user messages (HTML and Markdown) before
+they reach the Chatbot, and every component renders with ``sanitize_html=True``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from assistant.settings import Settings, enforce_offline, get_settings
+from assistant.ui import handlers, texts
+from assistant.ui.handlers import PageContext
+from assistant.ui.state import ChatState, Reply
+
+if TYPE_CHECKING:  # pragma: no cover
+    import gradio as gr
+
+    from assistant.chat import Assistant
+
+CSS = """
+.block.banner { border-radius: 10px; padding: 14px 18px !important; }
+.block.banner p { margin: 0; font-size: 1.05rem; line-height: 1.5; }
+.block.banner-crisis { background: #e8f0fb !important; border: 2px solid #2b5c9e !important; }
+.block.banner-crisis p, .block.banner-crisis strong { color: #12305a !important; }
+.block.banner-abstained { background: #fbf6e6 !important; border: 1px solid #c9a43a !important; }
+.block.banner-abstained p, .block.banner-abstained strong { color: #4d3b05 !important; }
+#sources-panel { font-size: 0.93rem; }
+#sources-panel blockquote { margin: 4px 0 12px 0; padding-left: 10px; border-left: 3px solid #9ab; }
+#card-viewer { font-size: 0.93rem; }
+.feedback-status p { margin: 0; }
+footer { visibility: hidden; }
+"""
+
+#: The Reply fields each kind of event may change (its Gradio outputs, in ``Page.outputs``).
+ANSWER_FIELDS = ("messages", "question_box", "state", "sources", "card_choices", "banner", "download",
+                 "feedback_status")
+CLEAR_FIELDS = ANSWER_FIELDS + ("card_view",)
+CARD_FIELDS = ("card_view", "card_open")
+FEEDBACK_FIELDS = ("comment", "feedback_status")
+
+
+@dataclass(frozen=True)
+class Page:
+    """The page's components that handlers read or change."""
+
+    state: Any
+    chatbot: Any
+    box: Any
+    theme: Any
+    send: Any
+    crisis: Any
+    abstained: Any
+    up: Any
+    down: Any
+    comment: Any
+    download: Any
+    new_chat: Any
+    feedback_status: Any
+    sources: Any
+    card_pick: Any
+    card_box: Any
+    card_view: Any
+
+    def outputs(self, fields: tuple[str, ...]) -> list[Any]:
+        """The components behind Reply fields (a banner is two components: crisis and abstained)."""
+        return [c for f in fields for c in ((self.crisis, self.abstained) if f == "banner" else (self.component(f),))]
+
+    def component(self, field: str) -> Any:
+        """The component behind one Reply field (other than ``banner``)."""
+        return getattr(self, _COMPONENT_OF.get(field, field))
+
+
+#: Reply fields whose component has another name on the page.
+_COMPONENT_OF = {"messages": "chatbot", "question_box": "box", "card_choices": "card_pick", "card_open": "card_box"}
+
+
+def to_gradio(reply: Reply, page: Page) -> dict[Any, Any]:
+    """The one place a Reply becomes Gradio updates: one entry per field that is not KEEP."""
+    import gradio as gr
+
+    out: dict[Any, Any] = {}
+    for field in reply.changed:
+        value = getattr(reply, field)
+        if field == "banner":  # the banner of its kind shows its text; the other one hides
+            for kind, component in (("crisis", page.crisis), ("abstained", page.abstained)):
+                shown = value is not None and value.kind == kind
+                out[component] = gr.update(value=value.text, visible=True) if shown else gr.update(visible=False)
+        elif field == "card_choices":
+            out[page.card_pick] = gr.update(choices=value, value=None)
+        elif field == "download":
+            out[page.download] = gr.update(value=str(value) if value else None, interactive=value is not None)
+        elif field == "card_open":
+            out[page.card_box] = gr.update(open=value)
+        else:  # state, messages, question_box, sources, feedback_status, comment, card_view: the value itself
+            out[page.component(field)] = value
+    return out
+
+
+def build_app(settings: Settings | None = None, assistant: Assistant | None = None) -> gr.Blocks:
+    """Build the chat page and the ``/ask`` API endpoint (nothing happens at import time)."""
+    enforce_offline()
+    import gradio as gr
+
+    from assistant.chat import Assistant
+
+    settings = settings or get_settings()
+    ctx = PageContext.create(settings, assistant or Assistant(settings))
+    with warnings.catch_warnings():
+        # Gradio 6 reads theme/css from launch(); passing them here too keeps `build_app().launch()` styled.
+        warnings.filterwarnings("ignore", message=".*moved from the Blocks constructor.*")
+        demo = gr.Blocks(title=texts.TITLE, theme=app_theme(), css=CSS, analytics_enabled=False,
+                         delete_cache=(3600, 24 * 3600))
+    with demo:
+        page = _layout(ctx)
+        _wire(ctx, page)
+    return demo
+
+
+def _layout(ctx: PageContext) -> Page:
+    """The page: chat, question box and feedback row on the left; sources and card viewer on the right."""
+    import gradio as gr
+
+    state = gr.State(ChatState())
+    gr.Markdown(texts.INTRO, elem_id="intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=420):
+            crisis = gr.Markdown(texts.CRISIS_BANNER, visible=False, elem_id="crisis-banner",
+                                 elem_classes=["banner", "banner-crisis"])
+            abstained = gr.Markdown("", visible=False, elem_id="abstain-banner",
+                                    elem_classes=["banner", "banner-abstained"])
+            chatbot = gr.Chatbot(
+                label="Conversation", show_label=False, elem_id="chat", height=570, sanitize_html=True,
+                render_markdown=True, latex_delimiters=[], buttons=["copy", "copy_all"], feedback_options=None,
+                placeholder=texts.PLACEHOLDER, examples=[{"text": q} for q in texts.EXAMPLE_QUESTIONS],
+                allow_tags=False, autoscroll=True,
+            )
+            with gr.Row(equal_height=True):
+                box = gr.Textbox(label="Question", show_label=False, container=False, scale=5, lines=1,
+                                 max_lines=6, placeholder="Ask a question about peer workers…",
+                                 elem_id="question", autofocus=True)
+                theme = gr.Dropdown(ctx.theme_choices(), value=texts.ALL_THEMES, label="Theme filter",
+                                    show_label=False, container=False, scale=2, min_width=150,
+                                    elem_id="theme-filter", filterable=False)
+                send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask-button")
+            with gr.Row(equal_height=True):
+                up = gr.Button("✓ Helpful", size="sm", scale=1, min_width=90, elem_id="thumbs-up")
+                down = gr.Button("✗ Not helpful", size="sm", scale=1, min_width=110, elem_id="thumbs-down")
+                comment = gr.Textbox(show_label=False, placeholder="Comment (optional)", scale=3, lines=1,
+                                     max_length=2000, container=False, elem_id="feedback-comment")
+                download = gr.DownloadButton("Download answer (.md)", value=None, interactive=False, size="sm",
+                                             scale=2, min_width=150, elem_id="download-answer")
+                new_chat = gr.Button("New conversation", size="sm", scale=2, min_width=130,
+                                     elem_id="new-conversation")
+            feedback_status = gr.Markdown("", elem_id="feedback-status", elem_classes=["feedback-status"])
+        with gr.Column(scale=2, min_width=320):
+            gr.Markdown("### Sources for the latest answer")
+            sources = gr.Markdown(texts.SOURCES_EMPTY, elem_id="sources-panel", max_height=500, sanitize_html=True,
+                                  container=True, padding=True)
+            card_pick = gr.Dropdown(ctx.card_choices(), value=None, label="Open an evidence card",
+                                    elem_id="card-picker", filterable=True)
+            with gr.Accordion("Card viewer", open=False, elem_id="card-accordion") as card_box:
+                card_view = gr.Markdown(texts.CARD_EMPTY, elem_id="card-viewer", max_height=520, sanitize_html=True)
+    gr.Markdown(f"<small>{texts.FOOTER}</small>", elem_id="footer-note")
+    return Page(state=state, chatbot=chatbot, box=box, theme=theme, send=send, crisis=crisis, abstained=abstained,
+                up=up, down=down, comment=comment, download=download, new_chat=new_chat,
+                feedback_status=feedback_status, sources=sources, card_pick=card_pick, card_box=card_box,
+                card_view=card_view)
+
+
+def _wire(ctx: PageContext, page: Page) -> None:
+    """Events → handlers → ``to_gradio``. Only ``/ask`` is public; every UI event is private."""
+    import gradio as gr
+
+    def on_ask(message: str, theme: str, state: ChatState) -> Iterator[dict[Any, Any]]:
+        """First the question and a "searching" note, then the answer."""
+        interim = handlers.echo(ctx, state, message)
+        if interim is not None:
+            yield to_gradio(interim, page)
+        yield to_gradio(handlers.ask(ctx, state, message, theme), page)
+
+    def on_example(evt: gr.SelectData, theme: str, state: ChatState) -> Iterator[dict[Any, Any]]:
+        yield from on_ask(handlers.example_text(evt.value), theme, state)
+
+    # Annotations are strings here (``from __future__``): give Gradio the real class so it injects the event.
+    on_example.__annotations__["evt"] = gr.SelectData
+
+    def open_card(card_id: str | None) -> dict[Any, Any]:
+        return to_gradio(handlers.open_card(ctx, card_id), page)
+
+    def clear() -> dict[Any, Any]:
+        return to_gradio(handlers.clear(ctx), page)
+
+    def thumbs_up(comment: str, state: ChatState) -> dict[Any, Any]:
+        return to_gradio(handlers.feedback(ctx, state, "up", comment), page)
+
+    def thumbs_down(comment: str, state: ChatState) -> dict[Any, Any]:
+        return to_gradio(handlers.feedback(ctx, state, "down", comment), page)
+
+    private: dict[str, Any] = {"api_visibility": "private"}
+    asking = ([page.box, page.theme, page.state], page.outputs(ANSWER_FIELDS))
+    page.box.submit(on_ask, *asking, **private)
+    page.send.click(on_ask, *asking, **private)
+    page.chatbot.example_select(on_example, [page.theme, page.state], page.outputs(ANSWER_FIELDS), **private)
+    page.card_pick.input(open_card, [page.card_pick], page.outputs(CARD_FIELDS), **private)
+    page.new_chat.click(clear, None, page.outputs(CLEAR_FIELDS), **private)
+    page.chatbot.clear(clear, None, page.outputs(CLEAR_FIELDS), **private)
+    page.up.click(thumbs_up, [page.comment, page.state], page.outputs(FEEDBACK_FIELDS), **private)
+    page.down.click(thumbs_down, [page.comment, page.state], page.outputs(FEEDBACK_FIELDS), **private)
+    gr.api(api_endpoint(ctx), api_name="ask")
+
+
+def api_endpoint(ctx: PageContext) -> Callable[..., dict[str, Any]]:
+    """The public ``/ask`` function: Gradio takes its parameters and docstring for the API page."""
+    import gradio as gr
+
+    def ask(question: str, history: list[str] | None = None, theme: str | None = None) -> dict[str, Any]:
+        """Answer one question with the evidence base; returns the answer contract (DESIGN.md) as JSON.
+
+        Args:
+            question: the question, in plain words.
+            history: earlier user questions of the same conversation (oldest first), for follow-ups.
+            theme: optional theme id to restrict retrieval to (leadership, organizational-preparation,
+                recruitment-training-induction, support-development); empty or "all" for every theme.
+        """
+        try:
+            return handlers.api_ask(ctx, question, history, theme)
+        except handlers.RequestError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return ask
+
+
+def app_theme() -> Any:
+    """A calm theme in the system's own UI fonts (no web fonts, so nothing is downloaded)."""
+    import gradio as gr
+
+    system = ["-apple-system", "BlinkMacSystemFont", "Segoe UI", "Roboto", "Helvetica Neue", "Arial",
+              "Liberation Sans", "sans-serif"]
+    mono = ["ui-monospace", "SFMono-Regular", "Consolas", "Liberation Mono", "monospace"]
+    return gr.themes.Soft(primary_hue="teal", secondary_hue="slate", neutral_hue="slate", font=system,
+                          font_mono=mono)

@@ -1,0 +1,207 @@
+"""What the chat page does, as plain functions: each takes the page's context, the conversation's
+``ChatState`` and the user's input, and returns a ``Reply`` (or, for the API, the answer contract).
+
+No Gradio here: ``assistant.ui.app`` turns a ``Reply`` into component updates in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant import render
+from assistant.errors import AssistantError
+from assistant.feedback import make_entry, record_feedback
+from assistant.types import Answer
+from assistant.ui import texts
+from assistant.ui.state import Banner, ChatState, Reply, assistant_message, user_message
+
+if TYPE_CHECKING:  # pragma: no cover
+    from assistant.chat import Assistant
+    from assistant.settings import Settings
+    from ingest.types import Card
+
+log = logging.getLogger(__name__)
+
+#: How much of a refused (over-long) question is echoed back in the chat.
+PREVIEW_CHARS = 300
+#: How many answer files the download folder keeps (Gradio serves its own copies of them).
+KEEP_DOWNLOADS = 500
+
+
+class RequestError(Exception):
+    """A request to ``/ask`` that cannot be answered; the message is the sentence the caller sees."""
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What every handler of one page shares: the assistant, the settings, the cards, a download folder."""
+
+    assistant: Assistant
+    settings: Settings
+    cards: dict[str, Card]
+    theme_titles: dict[str, str]
+    download_dir: Path
+
+    @classmethod
+    def create(cls, settings: Settings, assistant: Assistant, download_dir: Path | None = None) -> PageContext:
+        corpus = assistant.corpus
+        if download_dir is None:
+            download_dir = Path(tempfile.mkdtemp(prefix="peer-assist-answers-"))
+        download_dir.mkdir(parents=True, exist_ok=True)
+        return cls(assistant=assistant, settings=settings, cards={c.id: c for c in corpus.cards},
+                   theme_titles={t.id: t.title for t in corpus.taxonomy.themes.values()}, download_dir=download_dir)
+
+    @property
+    def max_chars(self) -> int:
+        return self.settings.scope.max_question_chars
+
+    def theme_choices(self) -> list[tuple[str, str]]:
+        return [("All themes", texts.ALL_THEMES)] + [(title, tid) for tid, title in self.theme_titles.items()]
+
+    def card_choices(self, answer: Answer | None = None) -> list[tuple[str, str]]:
+        """Every card for the picker, the cards the answer cites first (labelled with their numbers)."""
+        numbers: dict[str, list[int]] = {}
+        for c in answer.citations if answer else ():
+            numbers.setdefault(c.card_id, []).append(c.n)
+        label = render.card_choice_label
+        cited = [(label(self.cards[cid], ns), cid) for cid, ns in numbers.items() if cid in self.cards]
+        rest = [(label(card), card.id) for card in sorted(self.cards.values(), key=lambda c: c.id)
+                if card.id not in numbers]
+        return cited + rest
+
+
+def theme_filter(value: str | None) -> str | None:
+    """The theme dropdown's value as a retrieval filter: "all" (or nothing) means no filter."""
+    return None if value in (None, "", texts.ALL_THEMES) else value
+
+
+def example_text(value: Any) -> str:
+    """The question of a clicked example (Gradio passes ``{"text": ...}``)."""
+    return value.get("text", "") if isinstance(value, dict) else str(value or "")
+
+
+# ------------------------------------------------------------------------------------------------
+# Asking
+
+
+def _shown(message: str, ctx: PageContext) -> str:
+    """The user's message as the chat shows it: escaped, and only a preview when it is too long."""
+    return render.escape_user_text(message if len(message) <= ctx.max_chars else message[:PREVIEW_CHARS] + " …")
+
+
+def echo(ctx: PageContext, state: ChatState, message: str) -> Reply | None:
+    """What the page shows at once, while the answer is searched for: the question and a "searching"
+    note, the question box cleared, the banners hidden. None when ``ask`` answers at once (an empty or
+    an over-long message)."""
+    if not isinstance(message, str) or not message.strip() or len(message) > ctx.max_chars:
+        return None
+    messages = [*state.messages, user_message(_shown(message, ctx)), assistant_message(texts.SEARCHING)]
+    return Reply(messages=messages, question_box="", banner=None, feedback_status="")
+
+
+def ask(ctx: PageContext, state: ChatState, message: str, theme: str | None) -> Reply:
+    """Answer ``message`` in the conversation ``state`` (earlier questions are its context), with the
+    sources panel, the card picker, the banner and the download for the answer."""
+    if not isinstance(message, str) or not message.strip():
+        return Reply()
+    said = user_message(_shown(message, ctx))
+    if len(message) > ctx.max_chars:
+        state = state.said(said, assistant_message(texts.TOO_LONG.format(length=len(message), limit=ctx.max_chars)))
+        return Reply(messages=list(state.messages), question_box="", state=state, banner=None, feedback_status="")
+    try:
+        answer = ctx.assistant.ask(message, history=list(state.questions), theme=theme_filter(theme))
+    except AssistantError as exc:
+        return _failed(state.said(said, assistant_message(texts.SORRY + render.escape_user_text(exc.friendly()))))
+    except Exception:  # never show a traceback to the user
+        log.exception("answering %r failed", message[:200])
+        return _failed(state.said(said, assistant_message(texts.FAILED)))
+    state = state.answered(message, answer, said, assistant_message(render.chat_markdown(answer)))
+    banner = (Banner("crisis", texts.CRISIS_BANNER) if answer.status == "crisis"
+              else Banner("abstained", render.abstain_banner(answer)) if answer.status == "abstained" else None)
+    return Reply(messages=list(state.messages), state=state, sources=render.sources_markdown(answer, ctx.theme_titles),
+                 card_choices=ctx.card_choices(answer), banner=banner, download=save_download(ctx, answer),
+                 feedback_status="")
+
+
+def _failed(state: ChatState) -> Reply:
+    """No answer: the apology is shown; the last answer (feedback, download, sources) stays as it was."""
+    return Reply(messages=list(state.messages), state=state, banner=None, feedback_status="")
+
+
+def save_download(ctx: PageContext, answer: Answer) -> Path:
+    """Write the answer as a Markdown file for the download button; old files are pruned."""
+    path = ctx.download_dir / f"{time.time_ns()}-{slug(answer.question)}.md"
+    path.write_text(render.answer_to_markdown(answer), encoding="utf-8")
+    prune(ctx.download_dir)
+    return path
+
+
+def slug(text: str, limit: int = 40) -> str:
+    return (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")) or "answer"
+
+
+def prune(folder: Path, keep: int = KEEP_DOWNLOADS) -> None:
+    """Keep only the newest ``keep`` answer files."""
+    files = sorted(folder.glob("*.md"))
+    for old in files[: max(0, len(files) - keep)]:
+        old.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Cards, a new conversation, feedback
+
+
+def open_card(ctx: PageContext, card_id: str | None) -> Reply:
+    """Show the chosen card in full in the card viewer (nothing changes for an unknown id)."""
+    card = ctx.cards.get(card_id or "")
+    if card is None:
+        return Reply()
+    return Reply(card_view=render.card_markdown(card, ctx.theme_titles), card_open=True)
+
+
+def clear(ctx: PageContext) -> Reply:
+    """A new conversation: empty chat and state, every panel back to its first-visit text."""
+    return Reply(state=ChatState(), messages=[], question_box="", sources=texts.SOURCES_EMPTY,
+                 card_choices=ctx.card_choices(), banner=None, download=None, feedback_status="",
+                 card_view=texts.CARD_EMPTY)
+
+
+def feedback(ctx: PageContext, state: ChatState, rating: str, comment: str | None) -> Reply:
+    """Save a rating (and comment) of the latest answer to the feedback log."""
+    answer = state.last
+    if answer is None:
+        return Reply(feedback_status=texts.FEEDBACK_FIRST)
+    entry = make_entry(question=answer.question, answer=answer.answer, status=answer.status,
+                       citations=answer.to_dict()["citations"], rating=rating, comment=comment or "",
+                       settings_hash=ctx.settings.settings_hash())
+    try:
+        record_feedback(ctx.settings.feedback_file, entry)
+    except AssistantError as exc:
+        log.warning("feedback not saved: %s", exc)
+        return Reply(feedback_status=texts.FEEDBACK_FAILED)
+    return Reply(comment="", feedback_status=texts.FEEDBACK_SAVED)
+
+
+# ------------------------------------------------------------------------------------------------
+# The API
+
+
+def api_ask(ctx: PageContext, question: Any, history: Any = None, theme: str | None = None) -> dict[str, Any]:
+    """``/ask``: the answer contract (DESIGN.md) as a dict; RequestError with a friendly sentence otherwise."""
+    if not isinstance(question, str):
+        raise RequestError("The question must be text.")
+    if history is not None and (not isinstance(history, list) or not all(isinstance(h, str) for h in history)):
+        raise RequestError("history must be a list of earlier questions (strings).")
+    try:
+        return ctx.assistant.ask(question, history=history or [], theme=theme_filter(theme)).to_dict()
+    except AssistantError as exc:
+        raise RequestError(exc.friendly()) from None
+    except Exception:
+        log.exception("API /ask failed")
+        raise RequestError(texts.API_FAILED) from None

@@ -1,0 +1,87 @@
+"""``peer-assist serve``: build the index when there is none, warm the assistant up, launch the page."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from assistant.settings import Settings, enforce_offline, get_settings
+from assistant.ui.app import CSS, app_theme, build_app
+from assistant.ui.texts import TITLE
+
+if TYPE_CHECKING:  # pragma: no cover
+    import gradio as gr
+
+
+def launch_app(demo: gr.Blocks, settings: Settings, *, port: int | None = None, host: str | None = None,
+               prevent_thread_lock: bool = False, quiet: bool = False) -> tuple[Any, str, str]:
+    """Launch ``demo`` locally: auth when configured, no share link, no server-side rendering, no analytics."""
+    auth = None
+    if settings.ui.auth_user and settings.ui.auth_password is not None:
+        auth = (settings.ui.auth_user, settings.ui.auth_password.get_secret_value())
+    return demo.launch(
+        server_name=host or settings.ui.host, server_port=settings.ui.port if port is None else port,
+        auth=auth, auth_message=f"Sign in to the {TITLE}." if auth else None,
+        share=False, inbrowser=False, show_error=False, quiet=quiet, prevent_thread_lock=prevent_thread_lock,
+        ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
+        theme=app_theme(), css=CSS,
+    )
+
+
+def serve(settings: Settings | None = None) -> None:
+    """``peer-assist serve``: build the index if needed, warm up, launch, print the URL, block."""
+    enforce_offline()
+    settings = settings or get_settings()
+    from assistant.chat import Assistant
+    from ingest.pipeline import index_is_built
+
+    if not index_is_built(settings):
+        build_index(settings)
+    print("Loading the embedding model and the passages…", flush=True)
+    assistant = Assistant(settings)
+    assistant.warm_up()
+    demo = build_app(settings, assistant)
+    _, local_url, _ = launch_app(demo, settings, prevent_thread_lock=True, quiet=True)
+    login = " (login required)" if settings.ui.auth_user and settings.ui.auth_password else ""
+    print(f"{TITLE} is running at {local_url}{login}", flush=True)
+    print("Press Ctrl+C to stop.", flush=True)
+    _stop_on_sigterm()
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        pass
+    finally:
+        demo.close()
+        print("Stopped.", file=sys.stderr)
+
+
+def build_index(settings: Settings) -> None:
+    """The first run: index the corpus, printing progress about ten times and a short summary."""
+    from ingest.pipeline import run_ingest
+
+    print(f"No index in {settings.index.index_dir} yet: building it from {settings.index.corpus_dir} "
+          "(first run only)…", flush=True)
+    step = {"next": 0}
+
+    def progress(done: int, total: int) -> None:
+        if total and (done >= step["next"] or done == total):
+            print(f"  embedded {done}/{total} passages", flush=True)
+            step["next"] = done + max(1, total // 10)
+
+    report = run_ingest(settings, progress=progress)
+    summary = [line for line in report.summary().splitlines()
+               if not line.startswith(("  added:", "  updated:", "  deleted:"))]  # no list of 50 card ids
+    print("\n".join(summary), flush=True)
+
+
+def _stop_on_sigterm() -> None:
+    """Let `kill`, systemd or docker stop the server as cleanly as Ctrl+C does."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave the default
+        pass

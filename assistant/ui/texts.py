@@ -1,0 +1,45 @@
+"""The fixed words of the chat page (one place, so the handlers and the layout say the same)."""
+
+from __future__ import annotations
+
+TITLE = "Peer Provision Assistant"
+ALL_THEMES = "all"
+EXAMPLE_QUESTIONS = (
+    "What should we do before our first peer worker starts?",
+    "Who should supervise peer workers?",
+    "How can leaders show they support peer work?",
+    "What training do peer workers need?",
+)
+
+INTRO = (
+    f"## {TITLE}\n"
+    "Evidence on introducing and supporting **peer workers** in mental health services. Ask an implementation "
+    "question: the answer lists the strategies the research reports, grouped by theme, each sentence quoted from a "
+    "study and marked with a citation such as [1]. The sources are listed on the right."
+)
+PLACEHOLDER = (
+    "**Ask about introducing or supporting peer workers.**\n\n"
+    "Every answer is made of sentences quoted from evidence cards, with citation markers [1], [2] that point to "
+    "the sources panel. Follow-up questions keep the context of the conversation. Pick an example to start."
+)
+SOURCES_EMPTY = "_Sources appear here after you ask a question: each [n] in the answer points to a numbered source._"
+CARD_EMPTY = "_Choose a card above to read it in full._"
+CRISIS_BANNER = (
+    "**Please read this first.** Your message may be about someone's safety. If anyone is in immediate danger, "
+    "call your local emergency number now. Crisis lines and next steps are in the reply below."
+)
+FOOTER = (
+    "Research summaries for service managers, not clinical or crisis advice. "
+    "Answers quote the evidence cards in this assistant; check the cited studies before acting on them."
+)
+
+SEARCHING = "_Searching the evidence…_"
+TOO_LONG = ("Your message is {length:,} characters long; the limit is {limit:,}. "
+            "Please ask one short question at a time (no pasted documents).")
+SORRY = "**Sorry, I could not answer that.** "
+FAILED = ("**Sorry, something went wrong on our side** while answering. Please try again; if it keeps "
+          "happening, tell the people who run this assistant.")
+API_FAILED = "Something went wrong while answering; please try again."
+FEEDBACK_FIRST = "_Ask a question first: feedback is about the latest answer._"
+FEEDBACK_SAVED = "_Thank you: your feedback on the latest answer was saved._"
+FEEDBACK_FAILED = "_Sorry, your feedback could not be saved._"
