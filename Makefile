@@ -1,14 +1,22 @@
 # The two commands: `make run` starts the product, `make test` runs every test tier.
 # Both create .venv/ and install everything on first use (about 3 minutes on a fresh machine).
+# `make check` is the fast gate run before everything else: ruff, mypy and the unit tier.
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test install browser eval bench screenshots clean
+.PHONY: run check test install browser eval bench screenshots clean
 
 run: install
 	$(VENV)/bin/peer-assist serve
+
+# Lint, types, and the unit tier (hash embedder, no model, no server, no browser): under a minute of tests.
+FAST := not integration and not slow and not browser and not server
+check: install
+	$(VENV)/bin/ruff check assistant ingest evals
+	$(VENV)/bin/mypy assistant ingest evals
+	$(PY) -m pytest -m "$(FAST)"
 
 test: install browser
 	$(PY) -m pytest

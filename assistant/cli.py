@@ -7,8 +7,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from assistant.errors import AssistantError, CorpusError
 from assistant.settings import Settings, enforce_offline, get_settings
@@ -320,7 +321,7 @@ def _ask_batch(assistant: Any, path: Path, theme: str | None) -> int:
         try:
             item = json.loads(line)
             if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                raise ValueError("each line needs a JSON object with a 'question' string")
+                raise ValueError("each line needs a JSON object with a 'question' string")  # noqa: TRY004 - bad input, reported per line
             history = item.get("history") or []
             if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
                 raise ValueError("'history' must be a list of earlier questions")
@@ -486,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
+    except Exception as exc:  # the last line of defence: no tracebacks for users
         log.debug("unexpected error", exc_info=True)
         print(f"Error: unexpected {type(exc).__name__}: {exc}\nRun again with -vv for details, "
               "and report it if it persists.", file=sys.stderr)

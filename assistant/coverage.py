@@ -10,8 +10,8 @@ and if none of those is relevant enough the aspect is named as not covered.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from ingest.gaps import Gap, KnownGaps
 from ingest.taxonomy import Taxonomy

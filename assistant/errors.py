@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from ingest.errors import (AssistantError, CorpusError, EmptyCorpusError, IndexBusyError, IndexNotBuiltError,
-                           ModelUnavailableError, Problem, SettingsError, StoreUnavailableError)
+from ingest.errors import (
+    AssistantError,
+    CorpusError,
+    EmptyCorpusError,
+    IndexBusyError,
+    IndexNotBuiltError,
+    ModelUnavailableError,
+    Problem,
+    SettingsError,
+    StoreUnavailableError,
+)
 
 __all__ = ["AssistantError", "CorpusError", "EmptyCorpusError", "IndexBusyError", "IndexNotBuiltError",
            "InvalidQuestionError", "ModelUnavailableError", "Problem", "SettingsError", "StoreUnavailableError"]

@@ -4,8 +4,8 @@ question that keeps the earlier turn beside it, as a typed object rather than a 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ingest.vocabulary import FollowupWords
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -99,13 +99,13 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
         g = (p.theme or "", p.strategy or "") if p.section == "strategy" else ("card", p.card_id)
         group_best[g] = max(group_best.get(g, -1.0), float(cos[j]))
         card_best[p.card_id] = max(card_best.get(p.card_id, -1.0), float(cos[j]))
-    out = []
+    out: list[tuple[ScoredPassage, tuple[float, ...]]] = []
     for j, pid in enumerate(ids):
         sp = pool[pid]
         p = sp.passage
         key = (p.theme or "", p.strategy or "")
         summary = p.section != "strategy"
-        s_gap = 0.0 if summary else (strat.get(key, best_strat - 0.3) - best_strat)  # type: ignore[arg-type]
+        s_gap = 0.0 if summary else (strat.get(key, best_strat - 0.3) - best_strat)
         rank = fused.get(pid, (0, sp))[0]
         out.append((sp, (
             float(cos[j]), float(cos[j]) - best_cos, float(bm[j]) / best_bm if best_bm > 0 else 0.0, s_gap,

@@ -3,6 +3,9 @@
 Crisis detection is deliberately rule-based and errs towards routing: a missed crisis is far
 worse than a manager seeing a crisis message for an ambiguous question. Questions that mention
 suicide or self-harm only as a policy, training or evidence topic are not routed.
+
+The rules are named records kept as data (``assistant/crisis_rules.yaml``), each with examples it
+must and must not match; this module joins them by kind and combines the kinds (``check_crisis``).
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal
 
+from assistant.errors import AssistantError
+from ingest.safe_yaml import safe_yaml
 from ingest.text import normalise
 
 log = logging.getLogger(__name__)
@@ -30,152 +37,169 @@ CRISIS_MESSAGE = (
     "advice, so it has not searched the evidence for this message."
 )
 
-_SELF = [
-    r"\bkill(ing)? my ?self\b", r"\bend(ing)? (it all|my (own )?life|things)\b", r"\btake my (own )?life\b",
-    r"\b(i'?m|i am|i feel|i'?ve been|i have been|i keep|i'?m feeling|i am feeling|i get|i was) (so |really |very |quite )?"
-    r"(suicidal|thinking (about|of) (suicide|killing|ending|dying|hurting))",
-    r"\bi (want|wanna|wish|need|plan|intend|am going|'?m going) (to )?(die|be dead|disappear|not (be|exist|wake))",
-    r"\bi wish i (was|were) dead\b", r"\bbetter off (dead|without me)\b", r"\b(hurt|harm|cut|burn)(ing)? my ?self\b",
-    r"\bi (don'?t|do not) want to (live|be alive|be here|exist|wake up|go on)\b",
-    r"\b(no|not any|isn'?t any) (reason|point) (to|in) (live|living|going on|being alive)\b",
-    r"\bwhat'?s the point (of|in) (living|going on|being alive)\b",
-    r"\bcan'?t (think of|find|see) (a|any|one) (reason|point) to\b",
-    r"\bi can'?t (go on|take (it|this|any ?more)|cope any ?more|keep going|do this any ?more)\b",
-    r"\b(my )?(suicide|goodbye) (note|letter)\b", r"\bi (took|have taken|'?ve taken|swallowed) (an overdose|too many|all (my|the))\b",
-    r"\bi won'?t be (around|here) (much longer|any ?more|tomorrow)\b", r"\bno way out\b",
-    r"\bi'?m (a burden|done with (life|everything)|not safe)\b", r"\bself[- ]?harm(ing|ed)? again\b",
-    r"\bi (want|wanna|'?m going|am going|plan|need|intend) to (end it|jump|hang|overdose|disappear for ever)\b",
-    r"\b(given|giving|gave) (away )?(all )?my (things|stuff|belongings|possessions)( away)?\b",
-    r"\b(written|wrote|writing) (goodbye )?(letters|notes) to (my|everyone)\b", r"\bsaying goodbye to (everyone|my)\b",
-    r"\bi('?ve| have)? (started|been) (self[- ]?harming|cutting)\b",
-    r"\b(stockpil|hoard|sav)\w* (up )?(my |all my )?(meds|medication|pills|tablets)\b",
-    r"\b(notice|care|miss me) if i (was|were|'?m) (gone|dead|not here)\b", r"\bif i (was|were)n'?t (here|around)\b",
-    r"\bhow many\b.{0,40}\b(tablets|pills|paracetamol|meds|capsules)\b.{0,40}\b(take|kill|die|wake|overdose|fatal|lethal)",
-    r"\b(lethal|fatal) (dose|amount)\b", r"\bi (don'?t|do not|won'?t) (want to )?wake up\b",
-    r"\bbetter off if i (just )?(wasn'?t|weren'?t|was not|were not|am not|wasnt) (around|here|alive|in the picture)\b",
-    r"\b(can'?t|cannot|don'?t|do not|no longer) see (the|any|a) (point|reason) (of|in|to|for) "
-    r"(going on|carrying on|keep going|living|life|being here|anything|it all|go on|stay)\b",
-    r"\b(quickest|easiest|fastest|painless|least painful|best|surest|simplest) (\w+ )?(way|method)s? to "
-    r"(end it|end my life|die|kill (my|your)self|go to sleep forever|not wake up)\b",
-    r"\bi'?m (so )?done with (life|everything|all of it|it all|living)\b",
-    r"\b(i'?ve|i have) (decided|made up my mind)\b.{0,40}\b(end|tonight|goodbye|it'?s time)\b",
-    r"\b(i'?ve|i have) made (my )?peace\b", r"\b(i'?ve|i have) said (all )?my goodbyes\b",
-    r"\b(tell|say to) .{1,40} (i|that i) (love|loved)\b", r"\bwon'?t be needing (it|them|my|the|any|anything)\b",
-    r"\bhow (long|many|much)(?! (people|staff|workers|services|deaths|suicides))\b.{0,50}\b(die|dead|bleed out|not wake|never wake|be fatal|kill (me|myself|you|someone)|"
-    r"overdose|stop (my|your|the) heart)\b",
-    r"\b(most |least )?(painless|quick|quickest|easy|easiest|sure|surest|certain) way (to go|out|to die|to end)\b",
-    r"\b(high|far|deep|strong) enough to (die|kill|definitely die|not survive)\b", r"\bbleed(ing)? out\b",
-    r"\bnoose\b", r"\btoxic gas\b", r"\b(want|wanted) it (all )?to be over\b",
-    r"\bstop(ped)? taking (my|his|her) (insulin|meds|medication|tablets) (on purpose|deliberately)\b",
-    r"\b(go to sleep|sleep) and (never|not) wake up\b", r"\bsee you on the other side\b", r"\bbefore i go\b",
-    r"\b(he|she|they)('ll| will|'s going to| is going to| are going to) kill (me|us)\b",
-    r"\b(set fire to|burn down)\b", r"\bbring(ing)? (a|his|her|their) (knife|gun|weapon)\b",
-    r"\b(drive|driving|walk|jump|throw myself|step|run) (my car )?(into|in front of|off|from) (the |a |an )?"
-    r"(river|sea|ocean|lake|traffic|train|bridge|cliff|motorway|highway|building|roof|tree|wall)\b",
-]
+RuleKind = Literal["self", "danger", "risk-term", "time-after", "time-before", "unreachable", "farewell", "specific",
+                   "present-state", "hypothetical"]
 
-_DANGER = [
-    r"\b(has|have|got|holding|carrying|with) an? (gun|knife|weapon|blade|rope)\b",
-    r"\b(showed|shown|pulled|pulled out|waving|brandishing) (us |me |them )?(a|the|his|her|their) (knife|gun|blade|weapon)\b",
-    r"\bthreat(en|ening|ened)s? to (kill|hurt|stab|shoot|harm|attack|jump)\b", r"\bin (immediate )?danger\b",
-    r"\b(going to|gonna|'?ll|will|wants? to) (stab|shoot|strangle|attack|kill|hurt|beat up) "
-    r"(him|her|them|someone|somebody|his|her|their|my|the|a|you|staff|us)\b",
-    r"\b(being|been) (attacked|assaulted|hurt)\b", r"\bnot breathing\b", r"\b(is|was|found) unconscious\b",
-    r"\b(took|has taken|'?s taken|swallowed|downed) (an overdose|too many|a handful of|all (his|her|their|the)|"
-    r"(a |an )?(whole |entire |full )?(packet|bottle|box|strip|load|lot)s? of)",
-    r"\bswallowed\b.{0,30}\b(pills|tablets|paracetamol|meds|medication|bleach|capsules)\b",
-    r"\b(take|took|taking|swallow\w*) (all|a whole|the whole|an entire) (of )?(my |the |a )?(box|bottle|packet|pack|strip|"
-    r"supply|stash)\b", r"\b(a lot of|so much|heavy|heavily|losing) blood\b|\bbleeding (heavily|badly|a lot)\b",
-    r"\b(took|taken|swallowed|had|downed) (about |around |like |over |nearly |maybe )?\d{2,3} (of )?"
-    r"(my |his |her |their |the )?(\w+ )?(pills|tablets|meds|capsules|paracetamol|lithium|sertraline|"
-    r"antidepressants|sleeping pills|painkillers)\b",
-    r"\b(on|standing on|at|up on|climbed onto) (the|a) (ledge|bridge|roof|edge|cliff|railing)s?\b",
-    r"\bcall (an )?ambulance\b", r"\bligature\b", r"\bstep (out )?in front of (a|the|next|an)\b",
-    r"\bjump (off|from|in front)\b",
-]
-
-# Risk language about someone (direct or indirect). Routed unless it is framed as a policy question.
-_RISK_TERM = (
-    r"(suicid\w*|kill(ing)? (him|her|them)sel(f|ves)|end(ing)? (his|her|their) (own )?life|take (his|her|their) (own )?life|"
-    r"self[- ]?harm\w*|(hurt|harm|cut|burn)(ing|s)? (him|her|them)sel(f|ves)|overdos\w*|want(s|ed)? to die|"
-    r"(going to|gonna|'?ll|will|wants? to|plans? to|planning to) end (it|things|everything)\b|"
-    r"better off without (him|her|them)|giving away (his|her|their) (things|belongings|stuff|possessions)|"
-    r"saying goodbye|said goodbye to (everyone|everybody|us all|the team)|(left|wrote|written) a (suicide |goodbye )?note|"
-    r"goodbye (message|text|post|email|video)|farewell (message|text|note)|sorry for everything|"
-    r"look after .{1,25} for me|"
-    r"(gave|given|giving) (away )?(all )?(his|her|their) (things|belongings|stuff|possessions)|no way out|"
-    r"can'?t go on|hang(ing)? (him|her|them)sel(f|ves)|(cutting|self[- ]?harming|harming) again|"
-    r"(suicide|goodbye) (note|letter)|not (want|wanting) to (live|be alive|be here|go on)|"
-    r"going to be with (my |her |his |their )?(late )?(mum|mom|mother|dad|father|husband|wife|partner|son|daughter|"
-    r"brother|sister|nan|gran|grandma|grandad|grandpa|friend) (now|soon|tonight)|"
-    r"not (being|be) (here|around|alive) any ?more)"
-)
-_RISK_RE = re.compile(rf"\b{_RISK_TERM}", re.IGNORECASE)
-# A worrying message followed by silence ("texted 'thank you for everything' and isn't answering").
-_UNREACHABLE = re.compile(r"\b(isn'?t|is not|not|nobody|no one|noone|can'?t|cannot|couldn'?t|hasn'?t been) "
-                          r"(answering|picking up|responding|replying|reach(ed)?|get hold of|contact(ed)?|seen)\b|"
-                          r"\bhas(n'?t| not) (turned up|come in|shown up|been seen)\b|\b(gone )?missing\b",
-                          re.IGNORECASE)
-_FAREWELL = re.compile(r"\b(thank you for everything|thanks for everything|sorry for everything|i'?m sorry|goodbye|"
-                       r"good bye|farewell|love you all|look after|take care of (the|my|everyone)|be with .{1,20} now|"
-                       r"last (message|text|post)|this is it|won'?t be (around|back|here))\b", re.IGNORECASE)
-_RISK_NOW = re.compile(rf"\b{_RISK_TERM}.{{0,60}}\b(right now|tonight|at the moment|as we speak|"
-                       r"this (morning|afternoon|evening)|just now|last night|immediately)\b|"
-                       rf"\b(right now|tonight|just now|at the moment|as we speak)\b.{{0,60}}{_RISK_TERM}", re.IGNORECASE)
-# Signs that something is happening to a real person, not a policy scenario.
-_SPECIFIC = re.compile(
-    r"\b(right now|tonight|at the moment|as we speak|this (morning|afternoon|evening)|last night|"
-    r"told me|tells me|texted|emailed me|messaged me|rang|phoned|called me|called us|posted|keeps|kept|"
-    r"keep (saying|talking|texting|telling|mentioning|threatening)|"
-    r"has been|have been|is being|saying|said|says|wrote|left a|just (told|said|texted|rang|called|tried|took|swallowed|posted|disclosed|cut|"
-    r"attempted|sent|left|wrote)|isn'?t answering|not answering|missing|hasn'?t (turned up|come in|replied))\b",
-    re.IGNORECASE)
-_PRESENT_STATE = re.compile(
-    r"\b(is|are|'s|'re|am|'m|seems?|seemed|has been|have been|keeps?|kept|getting|started|currently|now)\b"
-    r"( \w+){0,3} (suicidal|self[- ]?harming|cutting|overdosing|talking about (suicide|killing|ending|dying)|"
-    r"threatening (suicide|to))\b", re.IGNORECASE)
-_HYPOTHETICAL_OR_PAST = re.compile(
-    r"\b(hypothetic\w*|role ?play\w*|scenario|what if|what would|if (a|an|our|my|someone|somebody|they|he|she|"
-    r"the|one)|in case|whenever|years ago|in the past|history of|used to|previously|past (attempt|suicid|self)|"
-    r"lived experience of|recovered|policy|policies|procedure|protocol|guideline|training|session|induction|"
-    r"course|module|statistic|how many people|rates?|evidence|research|stud(y|ies)|literature|"
-    r"after (a|an|the) (death|incident|suicide|loss|attempt|event|serious)|"
-    r"incident review|the review|at (high |higher |increased )?risk of|risk assessments?)\b",
-    re.IGNORECASE)
+#: How the patterns of one kind are written around when joined ("{}": the kind's patterns, joined by "|").
+#: A rule's pattern alone is checked the same way, so its examples test what check_crisis runs.
+FORMS: dict[str, str] = {
+    "self": "{}", "danger": "{}", "risk-term": r"\b({})", "time-after": r"\b({})\b", "time-before": r"\b({})\b",
+    "unreachable": "{}", "farewell": r"\b({})\b", "specific": r"\b({})\b", "present-state": "{}",
+    "hypothetical": r"\b({})\b",
+}
+RULES_FILE = Path(__file__).with_name("crisis_rules.yaml")
+_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
-_SELF_RE = re.compile("|".join(_SELF), re.IGNORECASE)
-_DANGER_RE = re.compile("|".join(_DANGER), re.IGNORECASE)
+class CrisisRulesError(AssistantError):
+    help_message = "Fix the rule named above in assistant/crisis_rules.yaml (tests/assistant/test_crisis_rules.py)."
+
+
+@dataclass(frozen=True)
+class CrisisRule:
+    """One named crisis pattern with examples it must and must not match (``assistant/crisis_rules.yaml``)."""
+
+    name: str
+    kind: RuleKind
+    pattern: str
+    must_match: tuple[str, ...]
+    must_not_match: tuple[str, ...]
+
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        """The pattern as check_crisis uses it (wrapped like its kind)."""
+        return re.compile(FORMS[self.kind].format(self.pattern), re.IGNORECASE)
+
+    def failures(self) -> list[str]:
+        """Examples that do not behave as stated (checked on normalised, lower-case text, like questions)."""
+        out = [f"{self.name}: does not match {e!r}" for e in self.must_match if not self.regex.search(_prepare(e))]
+        out += [f"{self.name}: matches {e!r}" for e in self.must_not_match if self.regex.search(_prepare(e))]
+        return out
+
+
+def _prepare(text: str) -> str:
+    return normalise(text).lower()
+
+
+def _examples(rule: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = rule.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(e, str) and e.strip() for e in value):
+        raise CrisisRulesError(f"crisis rule {rule.get('name')!r}: `{key}` must be a non-empty list of examples")
+    return tuple(value)
+
+
+def load_crisis_rules(path: Path | None = None) -> tuple[CrisisRule, ...]:
+    """Read and check the crisis rules: known kinds, unique names, patterns that compile and never
+    match an empty question, at least one example each way. Raises CrisisRulesError naming the rule."""
+    path = path or RULES_FILE
+    data = safe_yaml(path.read_text(encoding="utf-8"))
+    if not isinstance(data, list) or not data:
+        raise CrisisRulesError(f"{path.name} must be a non-empty list of rules")
+    rules: list[CrisisRule] = []
+    seen: set[str] = set()
+    for i, item in enumerate(data, 1):
+        if not isinstance(item, dict) or set(item) != {"name", "kind", "pattern", "must_match", "must_not_match"}:
+            raise CrisisRulesError(f"crisis rule {i} must have exactly name, kind, pattern, must_match, must_not_match")
+        name, kind, pattern = item["name"], item["kind"], item["pattern"]
+        if not isinstance(name, str) or not _NAME.match(name) or name in seen:
+            raise CrisisRulesError(f"crisis rule {i}: name {name!r} must be unique lower-case-with-dashes")
+        seen.add(name)
+        if kind not in FORMS:
+            raise CrisisRulesError(f"crisis rule {name!r}: unknown kind {kind!r} (one of {', '.join(FORMS)})")
+        if not isinstance(pattern, str) or not pattern:
+            raise CrisisRulesError(f"crisis rule {name!r}: pattern must be a non-empty string")
+        rule = CrisisRule(name, kind, pattern, _examples(item, "must_match"), _examples(item, "must_not_match"))
+        try:
+            compiled = rule.regex
+        except re.error as exc:
+            raise CrisisRulesError(f"crisis rule {name!r}: not a valid regular expression ({exc})") from None
+        if compiled.search("") is not None:
+            raise CrisisRulesError(f"crisis rule {name!r}: the pattern matches an empty string, so it fires on anything")
+        rules.append(rule)
+    return tuple(rules)
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """The rules of each kind joined into the expressions check_crisis runs."""
+
+    rules: dict[str, tuple[CrisisRule, ...]]
+    self_: re.Pattern[str]
+    danger: re.Pattern[str]
+    risk: re.Pattern[str]
+    risk_now: re.Pattern[str]
+    unreachable: re.Pattern[str]
+    farewell: re.Pattern[str]
+    specific: re.Pattern[str]
+    present_state: re.Pattern[str]
+    hypothetical: re.Pattern[str]
+
+    def rule_at(self, kind: str, text: str, pos: int) -> str:
+        """The rule whose pattern matched at ``pos`` (the first of its kind, as in the joined expression)."""
+        return next((r.name for r in self.rules[kind] if r.regex.match(text, pos)), kind)
+
+
+def build_gate(rules: Sequence[CrisisRule]) -> _Gate:
+    by_kind: dict[str, tuple[CrisisRule, ...]] = {k: tuple(r for r in rules if r.kind == k) for k in FORMS}
+    missing = [k for k, rs in by_kind.items() if not rs]
+    if missing:
+        raise CrisisRulesError(f"no crisis rules of kind {', '.join(missing)}")
+
+    def joined(kind: str) -> str:
+        return FORMS[kind].format("|".join(r.pattern for r in by_kind[kind]))
+
+    def rx(pattern: str) -> re.Pattern[str]:
+        return re.compile(pattern, re.IGNORECASE)
+
+    # A risk term followed or preceded by words saying it is happening now.
+    term = "(" + "|".join(r.pattern for r in by_kind["risk-term"]) + ")"
+    risk_now = rf"\b{term}.{{0,60}}{joined('time-after')}|{joined('time-before')}.{{0,60}}{term}"
+    return _Gate(by_kind, rx(joined("self")), rx(joined("danger")), rx(joined("risk-term")), rx(risk_now),
+                 rx(joined("unreachable")), rx(joined("farewell")), rx(joined("specific")), rx(joined("present-state")),
+                 rx(joined("hypothetical")))
+
+
+@lru_cache(maxsize=1)
+def _gate() -> _Gate:
+    return build_gate(load_crisis_rules())
+
 
 @dataclass(frozen=True)
 class SafetyVerdict:
     crisis: bool
     reason: str = ""
+    rule: str = ""  # the name of the crisis rule that decided it (assistant/crisis_rules.yaml)
 
 
 def check_crisis(question: str) -> SafetyVerdict:
     """Crisis language about the asker, a colleague or a service user, direct or indirect."""
-    text = normalise(question).lower()
-    m = _SELF_RE.search(text)
+    gate = _gate()
+    text = _prepare(question)
+    m = gate.self_.search(text)
     if m:
-        return SafetyVerdict(True, f"self: {m.group(0)}")
-    m = _DANGER_RE.search(text)
+        return SafetyVerdict(True, f"self: {m.group(0)}", gate.rule_at("self", text, m.start()))
+    m = gate.danger.search(text)
     if m:
-        return SafetyVerdict(True, f"danger: {m.group(0)}")
-    m = _RISK_NOW.search(text)
+        return SafetyVerdict(True, f"danger: {m.group(0)}", gate.rule_at("danger", text, m.start()))
+    m = gate.risk_now.search(text)
     if m:
-        return SafetyVerdict(True, f"risk now: {m.group(0)}")
-    if _UNREACHABLE.search(text) and _FAREWELL.search(text):
-        return SafetyVerdict(True, "worrying message, then unreachable")
-    m = _RISK_RE.search(text)
+        return SafetyVerdict(True, f"risk now: {m.group(0)}", "risk-now")
+    unreachable = gate.unreachable.search(text)
+    farewell = gate.farewell.search(text)
+    if unreachable and farewell:
+        return SafetyVerdict(True, "worrying message, then unreachable",
+                             f"{gate.rule_at('unreachable', text, unreachable.start())}+"
+                             f"{gate.rule_at('farewell', text, farewell.start())}")
+    m = gate.risk.search(text)
     if m:
         # A risk word alone is a topic ("How many people die by suicide each year?", "our self-harm
         # policy"). It is routed when something says it is happening to someone now, unless the
         # question is framed as hypothetical or about the past.
-        framed = _HYPOTHETICAL_OR_PAST.search(text)
-        if (_SPECIFIC.search(text) or _PRESENT_STATE.search(text)) and not framed:
-            return SafetyVerdict(True, f"risk: {m.group(0)[:80]}")
-        return SafetyVerdict(False, "risk mentioned as a topic")
+        rule = gate.rule_at("risk-term", text, m.start())
+        framed = gate.hypothetical.search(text)
+        if (gate.specific.search(text) or gate.present_state.search(text)) and not framed:
+            return SafetyVerdict(True, f"risk: {m.group(0)[:80]}", rule)
+        return SafetyVerdict(False, "risk mentioned as a topic", rule)
     return SafetyVerdict(False)
 
 

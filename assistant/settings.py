@@ -13,7 +13,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -136,6 +136,14 @@ GROUPS: dict[str, type[BaseModel]] = {
 FIELD_GROUP: dict[str, str] = {name: group for group, model in GROUPS.items() for name in model.model_fields}
 
 
+def _hashed_fields(model: type[BaseModel]) -> list[str]:
+    """The fields of a group that go into ``settings_hash``: all but secrets and paths."""
+    def left_out(annotation: Any) -> bool:
+        return any(a in (SecretStr, Path) for a in (annotation, *get_args(annotation)))
+
+    return [name for name, f in model.model_fields.items() if not left_out(f.annotation)]
+
+
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     """Move flat keys (``top_k=5``) into their groups (``retrieval={"top_k": 5}``)."""
     out: dict[str, Any] = {}
@@ -203,11 +211,10 @@ class Settings(BaseSettings):
     # --- derived values -------------------------------------------------------------------------
     def settings_hash(self) -> str:
         """A short hash of every setting that can change an answer: all of them but secrets and paths
-        (stamped on feedback and eval runs, so two runs with one hash answer alike)."""
-        def keep(value: Any) -> bool:
-            return not isinstance(value, (SecretStr, Path))
-
-        data = {group: {k: v for k, v in getattr(self, group) if keep(v)} for group in GROUPS}
+        (stamped on feedback and eval runs, so two runs with one hash answer alike). Secret and path
+        fields are left out by their type, so setting one (from None) does not change the hash."""
+        data = {group: {k: getattr(getattr(self, group), k) for k in _hashed_fields(model)}
+                for group, model in GROUPS.items()}
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

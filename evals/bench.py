@@ -34,7 +34,7 @@ QUESTION = "Who should supervise peer workers?"
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 2)
+    return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 2)
 
 
 def _cli() -> list[str]:
@@ -51,8 +51,8 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def bench_ingest(settings: Settings) -> dict[str, Any]:
     """Full ingest with a loaded model vs raw encoding of the same passage texts."""
-    from ingest.embedding import get_embedder
     from ingest.cards import load_corpus
+    from ingest.embedding import get_embedder
     from ingest.pipeline import run_ingest
     from ingest.split import split_corpus
 
@@ -184,13 +184,13 @@ def bench_serve(settings: Settings, requests: int = 10, timeout: float = 120.0) 
 
 def bench_scale(settings: Settings, total: int, steps: int = 5, queries: int = 50) -> dict[str, Any]:
     """Index a generated corpus in steps; time per 1,000 passages and query p95 at each size."""
-    from ingest.embedding import HashEmbedder
     from assistant.retrieval import HybridRetriever
-    from ingest.types import Passage
     from ingest.cards import load_corpus
+    from ingest.embedding import HashEmbedder
     from ingest.split import passage_id, split_corpus
-    from ingest.text import split_sentences
     from ingest.store import EvidenceStore
+    from ingest.text import split_sentences
+    from ingest.types import Passage
 
     corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
     sentences = [s for p in split_corpus(corpus.cards) for s in split_sentences(p.text)]

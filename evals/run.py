@@ -11,8 +11,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from assistant.settings import PROJECT_ROOT, Settings
 from evals import metrics as M
@@ -211,8 +212,8 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
     base = (baseline or {}).get("metrics", {})
     lines = [
         "# Evaluation report", "",
-        f"Gold set: `{report['gold']}` ({report['metrics']['all']['n_questions']} questions). "
-        f"Settings hash `{report['settings_hash']}`, composer `{report['composer']}`, {report['created']}.", "",
+        (f"Gold set: `{report['gold']}` ({report['metrics']['all']['n_questions']} questions). "
+         f"Settings hash `{report['settings_hash']}`, composer `{report['composer']}`, {report['created']}."), "",
         "## Answers (test split; tune split for reference)", "",
         "| metric | test | tune | baseline (test) |", "|---|---|---|---|",
     ]
@@ -239,13 +240,13 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
     worst = [r for r in report["rows"] if r["type"] == "answerable" and r["split"] == "test"
              and (not r["status_ok"] or (r.get("card_precision") or 0.0) < 0.5 or (r.get("card_recall") or 0.0) < 0.5)]
     worst.sort(key=lambda r: (r.get("card_precision") or 0.0) + (r.get("card_recall") or 0.0))
-    lines += ["", f"## Worst test questions ({len(worst)} answerable with a wrong status, or card precision or "
-              "recall under 0.5)", ""]
+    lines += ["", (f"## Worst test questions ({len(worst)} answerable with a wrong status, or card precision or "
+                   "recall under 0.5)"), ""]
     for r in worst[:8]:
         lines += [f"### `{r['id']}` {r['question']}", "",
-                  f"status **{r['status']}**; expected {r['expected_cards']}; cited {r['cited_cards']} "
-                  f"(precision {_fmt(r.get('card_precision'))}, recall {_fmt(r.get('card_recall'))}); "
-                  f"hybrid top-10 {r['retrieval'].get('hybrid', {}).get('ranked', [])}", "",
+                  (f"status **{r['status']}**; expected {r['expected_cards']}; cited {r['cited_cards']} "
+                   f"(precision {_fmt(r.get('card_precision'))}, recall {_fmt(r.get('card_recall'))}); "
+                   f"hybrid top-10 {r['retrieval'].get('hybrid', {}).get('ranked', [])}"), "",
                   "> " + r["answer"][:700].replace("\n", "\n> "), ""]
     wrong = [r for r in report["rows"] if r["type"] != "answerable" and not r["status_ok"] and r["split"] == "test"]
     if wrong:

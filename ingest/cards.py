@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -242,7 +243,7 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
     card_id = _check_str(meta, "id", rel, problems, 60)
     if card_id is not None:
         if not ID_RE.match(card_id):
-            problems.append(Problem(rel, "id", f"'{card_id}' is not '<first author surname>-<year>[a|b]' in lowercase ASCII",
+            problems.append(Problem(rel, "id", f"{card_id[:60]!r} is not '<first author surname>-<year>[a|b]' in lowercase ASCII",
                                     "use e.g. `gates-2007` or `gillard-2015b`"))
         elif card_id != path.stem:
             problems.append(Problem(rel, "id", f"'{card_id}' does not match the file name '{path.name}'",
@@ -256,7 +257,7 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
     setting = _check_str(meta, "setting", rel, problems)
     design = _check_str(meta, "design", rel, problems)
     if design is not None and design.split(";", 1)[0].strip().lower() not in DESIGN_TYPES:
-        problems.append(Problem(rel, "design", f"'{design[:60]}' does not start with a known design type",
+        problems.append(Problem(rel, "design", f"{design[:60]!r} does not start with a known design type",
                                 f"start it with one of: {', '.join(DESIGN_TYPES)}, then '; details'"))
     participants = _check_str(meta, "participants", rel, problems)
     published = _check_str(meta, "published", rel, problems, 40)
@@ -298,10 +299,9 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
         else:
             doi = doi.strip()
     url = meta.get("url")
-    if url is not None:
-        if not isinstance(url, str) or not URL_RE.match(url.strip()):
-            problems.append(Problem(rel, "url", f"{str(url)[:60]!r} is not an http(s) URL", "write a full https:// address"))
-            url = None
+    if url is not None and (not isinstance(url, str) or not URL_RE.match(url.strip())):
+        problems.append(Problem(rel, "url", f"{str(url)[:60]!r} is not an http(s) URL", "write a full https:// address"))
+        url = None
     authors = _check_str_list(meta, "authors", rel, problems)
     sources = _check_str_list(meta, "sources", rel, problems)
     if sources:

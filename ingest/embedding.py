@@ -10,8 +10,8 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ingest.errors import ModelUnavailableError
 from ingest.settings import IndexSettings, NestsIndexSettings, enforce_offline, index_settings
@@ -75,7 +75,7 @@ class SentenceTransformerEmbedder:
                     log.info("loading embedding model from %s", path)
                     try:
                         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-                    except Exception as exc:  # noqa: BLE001 - any loader failure is a model problem
+                    except Exception as exc:  # any loader failure is a model problem
                         raise ModelUnavailableError(f"Could not load the embedding model at {path}: {exc}") from exc
         return self._model
 

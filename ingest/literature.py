@@ -57,7 +57,7 @@ def card_id_base(surname: str, year: int) -> str:
 
 def initials(given: str) -> str:
     """``Lauren B.`` → ``L. B.``; ``Jean-Pierre`` → ``J.-P.``; ``HR`` → ``H. R.``."""
-    parts = []
+    parts: list[str] = []
     for token in given.replace(".", ". ").split():
         token = token.strip(".,")
         if not token:
@@ -307,7 +307,8 @@ def _known(corpus_dir: Path) -> _Known:
     for path in card_files(corpus_dir):
         meta = front_matter(path) or {}
         known.ids.add(path.stem)
-        card_id = meta.get("id") if isinstance(meta.get("id"), str) else path.stem
+        raw_id = meta.get("id")
+        card_id = raw_id if isinstance(raw_id, str) else path.stem
         known.add(card_id, meta.get("doi"), meta.get("title"), meta.get("year"))
     return known
 

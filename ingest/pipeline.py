@@ -10,16 +10,17 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
+from ingest.cards import Corpus, load_corpus
 from ingest.errors import IndexBusyError
 from ingest.settings import IndexSettings, NestsIndexSettings, index_settings
-from ingest.types import Card, Embedder, Passage
-from ingest.cards import Corpus, load_corpus
 from ingest.split import split_corpus
+from ingest.types import Card, Embedder, Passage
 
 log = logging.getLogger(__name__)
 

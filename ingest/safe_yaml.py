@@ -9,7 +9,7 @@ import yaml
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _StrictLoader(_BaseLoader):
     """Safe YAML (the C parser when available) that also refuses duplicate keys."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ingest.text import split_sentences
 from ingest.types import QUESTION_SECTION, Card, Passage
+
 
 def card_meta(card: Card) -> dict[str, Any]:
     """The card metadata a passage carries, so citations need no second lookup."""

@@ -6,12 +6,13 @@ Chroma, LangChain and SQLAlchemy types stay inside this module; callers see Pass
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ingest.errors import IndexNotBuiltError, StoreUnavailableError
 from ingest.settings import IndexSettings, NestsIndexSettings, enforce_offline, index_settings
-from ingest.types import Embedder, Passage
 from ingest.split import from_metadata, to_metadata
+from ingest.types import Embedder, Passage
 
 if TYPE_CHECKING:  # pragma: no cover
     from chromadb.api import ClientAPI
@@ -42,7 +43,7 @@ def open_client(settings: IndexSettings | NestsIndexSettings) -> ClientAPI:
         path = settings.index_dir / "chroma"
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-    except Exception as exc:  # noqa: BLE001 - connection and open errors vary by transport
+    except Exception as exc:  # connection and open errors vary by transport
         where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(settings.index_dir)
         raise StoreUnavailableError(f"Cannot open the Chroma store at {where}: {exc}") from exc
 
@@ -86,7 +87,7 @@ class EvidenceStore:
                     metadata={"hnsw:space": "cosine", **{f"peer_{k}": str(v) for k, v in
                                                          self.settings.vector_fingerprint().items()}})
             return self.client.get_collection(self.name, embedding_function=None)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # create and get fail differently across Chroma versions
             if create:
                 raise StoreUnavailableError(f"Cannot create collection {self.name}: {exc}") from exc
             raise IndexNotBuiltError(f"The evidence index '{self.name}' does not exist yet.") from exc
@@ -153,7 +154,8 @@ class EvidenceStore:
         """Nearest passages with their cosine similarity."""
         col = self.collection()
         n = min(k, max(col.count(), 1))
-        res = col.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["metadatas", "distances"])
+        embedding: Sequence[float] = [float(v) for v in vector]
+        res = col.query(query_embeddings=[embedding], n_results=n, where=where, include=["metadatas", "distances"])
         metas = (res.get("metadatas") or [[]])[0]
         dists = (res.get("distances") or [[]])[0]
         # A hit without metadata is a vector another process has deleted since this process loaded the

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable
 
 STOPWORDS = frozenset("""
 a an and are as at be been being but by can could did do does doing for from had has have how i if in into is it

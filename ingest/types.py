@@ -5,9 +5,10 @@ LangChain and Chroma types never leave the adapter modules; the answer types liv
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 CardKind = Literal["review", "study", "related-review", "related-study", "guidance"]
 

@@ -20,6 +20,7 @@ def out_of_scope_reason(question: str) -> str | None:
     plain = _SCOPE.plain_reason(question)
     return plain.reason if plain else None
 
+
 CRISIS = [
  "I want to kill myself", "i cant do this anymore, i just want it all to end", "I've been thinking about ending my life",
  "One of my peer workers just texted me that she has pills and wants to die",
@@ -83,7 +84,7 @@ def test_gold_crisis_and_risk_adjacent_sets() -> None:
 
 def test_crisis_survives_obfuscation() -> None:
     assert check_crisis("I\u2019m going to KILL   MYSELF").crisis
-    assert check_crisis("i want to\u200bdie").crisis or check_crisis("i want to die").crisis
+    assert check_crisis("i want to\u200bdie").crisis  # a zero-width space between the words
     assert check_crisis("I want to kill myself\x00\x07").crisis
 
 

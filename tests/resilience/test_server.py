@@ -122,7 +122,8 @@ def test_cli_ingest_and_ask_against_the_server(chroma_server: ChromaServer, tmp_
     PEER_ASSIST_CHROMA_HOST/PORT, with the real embedding model (four cards keep it quick)."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    shutil.copy2(res_corpus / "themes.yaml", corpus / "themes.yaml")
+    for data in ("themes.yaml", "vocabulary.yaml"):  # the taxonomy and the vocabularies `ask` needs
+        shutil.copy2(res_corpus / data, corpus / data)
     for rel in MINI_CARDS:
         (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(res_corpus / rel, corpus / rel)
