@@ -133,13 +133,24 @@ def _question_features(index: PassageIndex, pid: str, cos_all: np.ndarray | None
 class RelevanceGate:
     """Scores candidates and keeps those that answer the question (see the module docstring)."""
 
-    def __init__(self, settings: RelevanceSettings, model: RelevanceModel | None = None) -> None:
+    def __init__(self, settings: RelevanceSettings, model: RelevanceModel | None = None,
+                 model_file: Path = MODEL_FILE) -> None:
         self.settings = settings
-        self.model = model or RelevanceModel.load()
+        self._model = model
+        self.model_file = model_file
+
+    @property
+    def model(self) -> RelevanceModel:
+        if self._model is None:
+            self._model = RelevanceModel.load(self.model_file)
+        return self._model
 
     def applies_to(self, embedding_model: str) -> bool:
         """The weights fit the cosines of the model they were trained with; with another model (the
         hash embedder of the unit tests) the gate stands aside and the ranking alone decides."""
+        if self._model is None:
+            trained_for = json.loads(self.model_file.read_text(encoding="utf-8")).get("embedding_model")
+            return bool(trained_for == embedding_model)
         return self.model.embedding_model == embedding_model
 
     def judge(self, result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
@@ -149,12 +160,16 @@ class RelevanceGate:
         return sorted(judged, key=lambda j: (-j.relevance, j.passage.passage.card_id, j.passage.passage.ordinal))
 
     def select(self, judged: Sequence[Judgement]) -> list[Judgement]:
-        """Those above the floor, at most ``max_per_card`` per card and ``max_cards`` cards."""
+        """Those above the floor (and within ``relative_floor`` of the best: a question with one clear
+        answer does not drag in the weak ones), at most ``max_passages_per_card`` per card and
+        ``max_cards`` cards."""
         s = self.settings
         per_card: dict[str, int] = {}
         out: list[Judgement] = []
+        best = judged[0].relevance if judged else 0.0
+        floor = max(s.relevance_floor, s.relative_floor * best)
         for j in judged:
-            if j.relevance < s.relevance_floor:
+            if j.relevance < floor:
                 break
             card = j.passage.passage.card_id
             if per_card.get(card, 0) >= s.max_passages_per_card:

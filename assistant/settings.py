@@ -55,6 +55,8 @@ class RelevanceSettings(_Group):
 
     relevance_gate: bool = Field(True, description="Cite only passages the relevance model accepts.")
     relevance_floor: float = Field(0.5, ge=0.0, le=1.0, description="Relevance score a passage needs to be cited.")
+    relative_floor: float = Field(0.0, ge=0.0, le=1.0,
+                                  description="A passage also needs this share of the best passage's score.")
     strategy_pool: int = Field(3, ge=0, le=20, description="Best-matching strategies whose passages are all candidates.")
     max_cards: int = Field(10, ge=1, le=50, description="Most cards one answer cites.")
     max_passages_per_card: int = Field(2, ge=1, le=10, description="Most passages one card contributes.")

@@ -127,12 +127,11 @@ class GroundedComposer:
         ranked = sorted(groups.items(), key=lambda kv: -max(sp.score for sp in kv[1]))[:s.max_groups]
         theme_order = {t: i for i, t in enumerate(taxonomy.order)}
         ranked.sort(key=lambda kv: (theme_order[kv[0][0]], -max(sp.score for sp in kv[1])))
-        # A summary is quoted when the question asks what studies found or names one, when nothing
-        # else answers, or for a card no strategy section of which is cited.
-        in_groups = {sp.passage.card_id for _, members in ranked for sp in members[:s.max_per_group]}
+        # A summary is quoted when the question asks what studies found or names one, or when no
+        # strategy section answers; otherwise a card is cited for what it says about a strategy.
         asks = bool(mentioned_cards) or bool(self.asks_findings.search(question))
-        findings = [sp for sp in summaries if asks or not ranked or sp.passage.card_id not in in_groups]
-        findings = findings[:max(s.max_findings, 1) if ranked else s.max_per_group]
+        findings = [sp for sp in summaries if asks or not ranked]
+        findings = findings[:s.max_findings if ranked else s.max_per_group]
 
         strategies: list[StrategyItem] = []
         sections: list[str] = []
@@ -178,13 +177,6 @@ class GroundedComposer:
             sections.append(f"**{title}.** {text}")
             sections.append(_evidence_line(members))
             bottom.append(f"**{title}** {_markers(nums)} ({count_phrase(*source_counts(members))})")
-
-        if findings:  # cards cited only through their summary
-            text, nums = quoted(findings)
-            strategies.append(StrategyItem(theme="", title="Also relevant", text=text, citations=nums))
-            sections += ["\n#### Also relevant", text, _evidence_line(findings)]
-            bottom.append(f"also {_markers(nums)} ({count_phrase(*source_counts(findings))})")
-            used += findings
 
         research = [sp for sp in used if not is_guidance(sp.passage.meta)]
         notes = _thin_notes(research, group_sizes)

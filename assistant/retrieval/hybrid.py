@@ -122,7 +122,9 @@ class HybridRetriever:
         lexical = stages.lexical_hits(index, scores, n_cand, theme) if mode in ("hybrid", "bm25") else []
         timings["bm25"] = _ms(t)
 
-        best_dense = max((sim for p, sim in dense if p.section != QUESTION_SECTION), default=0.0)
+        best_dense = index.best_text_cosine(vector)
+        if best_dense is None:  # a store that cannot list its vectors: the best text hit it returned
+            best_dense = max((sim for p, sim in dense if p.section != QUESTION_SECTION), default=0.0)
         dense, lexical = index.lift(dense), index.lift(lexical)
         scored = stages.fuse(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.bm25_weight, rrf_k=s.rrf_k)
         mentioned = self.mentioned_cards(query)

@@ -69,6 +69,15 @@ class PassageIndex:
         # the ones the vector store returned; None with a store that cannot list them.
         self.vectors = np.asarray(vectors, dtype="float32") if vectors is not None else None
         self.position = {p.id: i for i, p in enumerate(self.passages)}
+        self.text_rows = np.asarray([i for i, p in enumerate(self.passages) if p.section != QUESTION_SECTION], dtype=int)
+
+    def best_text_cosine(self, vector: Sequence[float]) -> float | None:
+        """The best cosine of the question with any passage of card text (questions left out: the
+        scope check was calibrated on text), or None without stored vectors."""
+        cos = self.cosines(vector)
+        if cos is None or not self.text_rows.size:
+            return None
+        return float(cos[self.text_rows].max())
 
     def cosines(self, vector: Sequence[float]) -> np.ndarray | None:
         """Cosine of the question with every passage (vectors are L2-normalised), or None."""

@@ -44,8 +44,9 @@ class FakeAssistant:
         if vector is None:
             self.embedded.append(query)
             vector = [float(len(query)), 0.5]
-        return SimpleNamespace(query_vector=vector, passages=[SimpleNamespace(passage=SimpleNamespace(card_id=r))
-                                                              for r in self.table[query][2]])
+        return SimpleNamespace(query_vector=vector, candidates=[],
+                               passages=[SimpleNamespace(passage=SimpleNamespace(card_id=r))
+                                         for r in self.table[query][2]])
 
 
 GOLD = [{"id": "q1", "type": "answerable", "question": "one"}, {"id": "q2", "type": "answerable", "question": "two"},

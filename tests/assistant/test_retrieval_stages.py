@@ -10,6 +10,7 @@ from assistant.retrieval.stages import (
     enumerate_strategy,
     fuse,
     lexical_hits,
+    lexical_scores,
     mentioned_cards,
     named_first,
 )
@@ -142,14 +143,16 @@ def small_index() -> PassageIndex:
 
 def test_lexical_hits_rank_by_bm25_and_drop_zero_scores(small_index: PassageIndex) -> None:
     tokens = small_index.tokenizer("induction and training")
-    hits = lexical_hits(small_index, tokens, 10, None)
+    hits = lexical_hits(small_index, lexical_scores(small_index, tokens), 10, None)
     assert {p.card_id for p, _ in hits} == {"card2-2020", "card3-2020"}
     assert all(score > 0 for _, score in hits) and hits[0][1] >= hits[1][1]
-    assert lexical_hits(small_index, small_index.tokenizer("quantum entanglement"), 10, None) == []
+    assert lexical_hits(small_index, lexical_scores(small_index, small_index.tokenizer("quantum entanglement")),
+                        10, None) == []
 
 
 def test_lexical_hits_respect_n_and_the_theme(small_index: PassageIndex) -> None:
     tokens = small_index.tokenizer("induction training supervisors funding")
-    assert len(lexical_hits(small_index, tokens, 2, None)) == 2
-    themed = lexical_hits(small_index, tokens, 10, "support-development")
+    scores = lexical_scores(small_index, tokens)
+    assert len(lexical_hits(small_index, scores, 2, None)) == 2
+    themed = lexical_hits(small_index, scores, 10, "support-development")
     assert [p.card_id for p, _ in themed] == ["card0-2020"]

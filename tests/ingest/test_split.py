@@ -8,7 +8,7 @@ import re
 import pytest
 
 from assistant.settings import Settings
-from ingest.types import Card, Passage
+from ingest.types import QUESTION_SECTION, Card, Passage
 from ingest.cards import Corpus, load_corpus
 from ingest.split import (
     from_metadata,
@@ -53,10 +53,31 @@ def _uncovered(text: str, pieces: list[str]) -> str:
 # Passages and sections
 
 
+def _text(passages: list[Passage]) -> list[Passage]:
+    """The passages of card text (curated questions are keys to them, tested on their own below)."""
+    return [p for p in passages if p.section != QUESTION_SECTION]
+
+
+def test_question_passages_point_at_a_section_of_their_card(corpus: Corpus) -> None:
+    with_questions = [c for c in corpus.cards if c.questions]
+    assert len(with_questions) >= 50
+    for card in with_questions:
+        passages = split_card(card)
+        sections = {s.heading: s for s in card.sections}
+        questions = [p for p in passages if p.section == QUESTION_SECTION]
+        assert [(p.heading, p.text) for p in questions] == list(card.questions)
+        assert [p.ordinal for p in passages] == list(range(len(passages)))  # questions come after the text
+        for p in questions:
+            section = sections[p.heading]
+            assert (p.theme, p.strategy, p.strategy_title) == (section.theme, section.strategy, section.title)
+            assert p.embed_text() == p.text
+        assert len({p.id for p in passages}) == len(passages)
+
+
 @pytest.mark.parametrize("chunk_size, chunk_overlap", SPLITS)
 def test_passages_never_cross_a_section(corpus: Corpus, chunk_size: int, chunk_overlap: int) -> None:
     by_id = corpus.by_id()
-    passages = split_corpus(corpus.cards, chunk_size, chunk_overlap)
+    passages = _text(split_corpus(corpus.cards, chunk_size, chunk_overlap))
     assert len({p.card_id for p in passages}) == len(corpus.cards)
     for p in passages:
         card = by_id[p.card_id]
@@ -70,7 +91,7 @@ def test_passages_never_cross_a_section(corpus: Corpus, chunk_size: int, chunk_o
 @pytest.mark.parametrize("chunk_size, chunk_overlap", SPLITS + [(200, 20)])
 def test_passages_cover_every_section_in_order(corpus: Corpus, chunk_size: int, chunk_overlap: int) -> None:
     for card in corpus.cards:
-        passages = split_card(card, chunk_size, chunk_overlap)
+        passages = _text(split_card(card, chunk_size, chunk_overlap))
         assert [p.ordinal for p in passages] == list(range(len(passages)))
         # Passages follow the card's section order and every section has at least one passage.
         headings = [p.heading for p in passages]
@@ -87,7 +108,7 @@ def test_passages_cover_every_section_in_order(corpus: Corpus, chunk_size: int, 
 
 
 def test_strategy_passages_carry_theme_and_strategy(corpus: Corpus) -> None:
-    passages = split_corpus(corpus.cards)
+    passages = _text(split_corpus(corpus.cards))
     strategy = [p for p in passages if p.section == "strategy"]
     other = [p for p in passages if p.section != "strategy"]
     assert strategy and other
@@ -164,11 +185,11 @@ def test_ids_are_deterministic_and_unique(corpus: Corpus) -> None:
 
 def test_id_changes_with_the_text_of_its_section_only(corpus: Corpus) -> None:
     card = corpus.by_id()["gates-2007"]
-    before = split_card(card)
+    before = _text(split_card(card))
     sections = list(card.sections)
     i = next(i for i, s in enumerate(sections) if s.name == "strategy")
     sections[i] = dataclasses.replace(sections[i], text=sections[i].text + " One more sentence.")
-    after = split_card(dataclasses.replace(card, sections=tuple(sections)))
+    after = _text(split_card(dataclasses.replace(card, sections=tuple(sections))))
     changed = {(a.heading, a.id != b.id) for a, b in zip(before, after)}
     assert changed == {(s.heading, s.heading == sections[i].heading) for s in card.sections}
 
