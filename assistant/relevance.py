@@ -27,7 +27,7 @@ from ingest.types import QUESTION_SECTION, ScoredPassage
 
 MODEL_FILE = Path(__file__).with_name("relevance_model.json")
 FEATURES = ("cosine", "cosine_gap", "bm25_share", "strategy_gap", "strategy_in_top", "summary", "fused_rr", "named",
-            "group_cosine_gap", "card_best", "question_cosine_gap", "question_bm25_share")
+            "group_cosine_gap", "card_best", "question_cosine_gap", "question_bm25_share", "group_question_gap")
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,14 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
         g = (p.theme or "", p.strategy or "") if p.section == "strategy" else ("card", p.card_id)
         group_best[g] = max(group_best.get(g, -1.0), float(cos[j]))
         card_best[p.card_id] = max(card_best.get(p.card_id, -1.0), float(cos[j]))
+    # The same at the level of the strategy, through its sections' curated questions.
+    group_q: dict[tuple[str, str], float] = {}
+    for pid in ids:
+        p = pool[pid].passage
+        if p.section == "strategy":
+            q_gap = _question_features(index, pid, cos_all, bm25_all, best_q, best_qbm)[0]
+            key = (p.theme or "", p.strategy or "")
+            group_q[key] = max(group_q.get(key, -1.0), q_gap)
     out: list[tuple[ScoredPassage, tuple[float, ...]]] = []
     for j, pid in enumerate(ids):
         sp = pool[pid]
@@ -114,6 +122,7 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
             group_best[key if not summary else ("card", p.card_id)] - best_cos,
             1.0 if float(cos[j]) >= card_best[p.card_id] else 0.0,
             *_question_features(index, pid, cos_all, bm25_all, best_q, best_qbm),
+            group_q.get(key, -0.5) if not summary else -0.5,
         )))
     return out
 
