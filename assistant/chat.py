@@ -15,8 +15,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any
 
 from assistant.compose import Composer, Composition, GroundedComposer
 from assistant.compose.abstain import abstention_text
@@ -269,7 +270,7 @@ class Assistant:
             text += "\n\n**Not covered.** " + not_covered_text(topics, [g.instead for g, _ in coverage.gaps])
         return Answer(
             question=q, status="answered", answer=text, strategies=composition.strategies,
-            citations=composition.citations, evidence=composition.evidence, retrieved=retrieved,
+            citations=composition.citations, evidence=dict(composition.evidence), retrieved=retrieved,
             not_covered=topics, standalone_question=followup.standalone, trace=trace,
             timings_ms={"retrieve": t_retrieve, "compose": _ms(t2), "total": _ms(t0)},
         )

@@ -55,6 +55,14 @@ def cite_name(c: Citation) -> str:
     return c.short_cite or f"{c.card_id} ({c.year})"
 
 
+GUIDANCE_LABEL = "practice guidance, not research"
+
+
+def kind_note(kind: str) -> str:
+    """" (practice guidance, not research)" for a guidance card: a manager always sees which is which."""
+    return f" ({GUIDANCE_LABEL})" if kind == "guidance" else ""
+
+
 def citation_link(c: Citation) -> str | None:
     """The DOI through doi.org, else the card's URL (``ingest.types.card_link``)."""
     return card_link(c.doi, c.link)
@@ -98,7 +106,8 @@ def section_label(section: str, theme_titles: dict[str, str]) -> str:
 def reference_line(c: Citation) -> str:
     """One reference: short citation, title, link, card and section (CLI text and the download)."""
     link = citation_link(c) or ""
-    return f"[{c.n}] {cite_name(c)}. {c.title}. {link} — {c.card_id}, section “{c.section}”".strip()
+    return (f"[{c.n}] {cite_name(c)}{kind_note(c.kind)}. {c.title}. {link} — {c.card_id}, "
+            f"section “{c.section}”").strip()
 
 
 def answer_to_markdown(answer: Answer) -> str:
@@ -150,7 +159,8 @@ def chat_markdown(answer: Answer) -> str:
         parts.append(f"_Follow-up, read as: “{escape_user_text(answer.standalone_question)}”_")
     parts.append(answer.answer)
     if answer.citations:
-        refs = [f"[{c.n}] {escape_html(cite_name(c))}, *{escape_html(c.title)}*" for c in answer.citations]
+        refs = [f"[{c.n}] {escape_html(cite_name(c))}{kind_note(c.kind)}, *{escape_html(c.title)}*"
+                for c in answer.citations]
         parts.append("**Sources**  \n" + "  \n".join(refs))
     return "\n\n".join(parts)
 
@@ -169,7 +179,8 @@ def sources_markdown(answer: Answer, theme_titles: dict[str, str]) -> str:
     out = [f"**{len(answer.citations)} citation(s) from {ev.get('n_sources', '?')} source(s)**"
            + (f" ({designs})" if designs else "")]
     for c in answer.citations:
-        meta = " · ".join(escape_html(x) for x in (cite_name(c), c.country, c.design) if x)
+        label = "**Practice guidance, not research**" if c.kind == "guidance" else ""
+        meta = " · ".join([escape_html(x) for x in (cite_name(c), c.country, c.design) if x] + ([label] if label else []))
         lines = [f"**[{c.n}] {escape_html(c.title)}**  ", f"{meta}  "]
         link = citation_link_markdown(c)
         if link:
@@ -195,6 +206,9 @@ def card_markdown(card: Card, theme_titles: dict[str, str]) -> str:
         lines.append(f"**Participants:** {escape_html(card.participants)}  ")
     themes = ", ".join(escape_html(theme_titles.get(t, t)) for t in card.themes)
     lines.append(f"**Themes:** {themes}  ")
+    if card.kind == "guidance":
+        lines.append(f"**Practice guidance, not research:** {escape_html(card.document_type or 'guidance')}"
+                     + (f", {escape_html(card.published)}" if card.published else "") + "  ")
     lines.append(f"**Kind:** {escape_html(card.kind)} · **In Zeng & McNamara (2021):** "
                  f"{escape_html(card.review_inclusion)} · **Card id:** `{escape_html(card.id)}`")
     for s in card.sections:
@@ -208,7 +222,7 @@ def card_markdown(card: Card, theme_titles: dict[str, str]) -> str:
 
 def abstain_banner(answer: Answer) -> str:
     """The banner over an abstained answer, with up to three covered topics near the question."""
-    text = "**Not covered by the evidence base.** The research in this assistant does not answer that question"
+    text = "**Not covered by the evidence base.** The evidence in this assistant does not answer that question"
     if answer.nearest_topics:
         text += "; it does cover, for example: " + "; ".join(escape_html(t) for t in answer.nearest_topics[:3])
     return text + "."

@@ -312,7 +312,7 @@ def main(settings: Settings, *, gold: Path | None = None, out: Path | None = Non
     write_report(report, out, base)
     if write_baseline is not None:
         write_baseline.write_text(json.dumps({
-            "split": "test", "tolerance": 0.03, "settings_hash": report["settings_hash"],
+            "split": "test", "tolerance": settings.evals.eval_tolerance, "settings_hash": report["settings_hash"],
             "floors": {"crisis_recall": 1.0, "citation_validity": 1.0, "grounding": 1.0},
             "metrics": {k: v for k, v in report["metrics"]["test"].items() if k in GATED or "." in k},
         }, indent=1) + "\n", encoding="utf-8")

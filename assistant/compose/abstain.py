@@ -3,7 +3,7 @@ do instead, and the nearest topics it does cover. Fixed wording around curated t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def abstention_text(reason: str | None, topics: Sequence[str], *, not_covered: Sequence[str] = (),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Protocol, TypedDict
 
 from assistant.retrieval import RetrievalResult
 from assistant.types import Citation, StrategyItem
@@ -26,7 +27,7 @@ class Composition:
     answer: str
     strategies: list[StrategyItem]
     citations: list[Citation]
-    evidence: dict[str, object]
+    evidence: Evidence
     thin: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -62,7 +63,15 @@ class CitationBook:
         return self._index[key]
 
 
-def evidence_summary(passages: Iterable[ScoredPassage]) -> dict[str, object]:
+class Evidence(TypedDict):
+    """How much evidence is behind an answer: sources, and how many of each design and country."""
+
+    n_sources: int
+    designs: dict[str, int]
+    countries: dict[str, int]
+
+
+def evidence_summary(passages: Iterable[ScoredPassage]) -> Evidence:
     cards: dict[str, dict[str, object]] = {}
     for sp in passages:
         cards.setdefault(sp.passage.card_id, sp.passage.meta)

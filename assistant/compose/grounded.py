@@ -10,7 +10,7 @@ not card text is a fixed connective template.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from assistant.compose.base import CitationBook, Composition, evidence_summary
 from assistant.compose.sentences import best_sentences
@@ -18,7 +18,6 @@ from assistant.retrieval import RetrievalResult
 from assistant.settings import ComposeSettings
 from assistant.types import StrategyItem
 from ingest.taxonomy import Taxonomy
-from ingest.text import Tokenizer
 from ingest.types import ScoredPassage
 from ingest.vocabulary import Vocabulary
 
@@ -51,13 +50,13 @@ def _evidence_line(members: Sequence[ScoredPassage]) -> str:
     parts = []
     if research:
         ev = evidence_summary(research)
-        n = int(ev["n_sources"])  # type: ignore[call-overload]
-        designs = ", ".join(f"{c} {d}" for d, c in ev["designs"].items())  # type: ignore[union-attr]
+        n = ev["n_sources"]
+        designs = ", ".join(f"{c} {d}" for d, c in ev["designs"].items())
         parts.append(f"{n} research source{'s' if n != 1 else ''} ({designs})")
     if guidance:
         n = len({sp.passage.card_id for sp in guidance})
         parts.append(f"{n} practice guideline{'s' if n != 1 else ''} (guidance, not research findings)")
-    countries = ", ".join(evidence_summary(members)["countries"])  # type: ignore[arg-type]
+    countries = ", ".join(evidence_summary(members)["countries"])
     return f"*Evidence: {'; '.join(parts)}; {countries}.*"
 
 
@@ -65,8 +64,8 @@ def _thin_notes(research: Sequence[ScoredPassage], group_sizes: Sequence[int]) -
     """Template sentences on how strong the research behind the answer is."""
     notes = []
     ev = evidence_summary(research)
-    n = int(ev["n_sources"])  # type: ignore[call-overload]
-    designs = set(ev["designs"])  # type: ignore[call-overload]
+    n = int(ev["n_sources"])
+    designs = set(ev["designs"])
     if n == 0:
         notes.append("No research study in this evidence base speaks to this; what is shown is practice guidance.")
     elif n == 1:
@@ -77,8 +76,8 @@ def _thin_notes(research: Sequence[ScoredPassage], group_sizes: Sequence[int]) -
     if designs and designs <= DESCRIPTIVE_DESIGNS:
         notes.append("The research is qualitative or descriptive: it reports what organisations did and what "
                      "people found helpful, not measured effects of these strategies.")
-    if len(ev["countries"]) == 1 and n > 1:  # type: ignore[arg-type]
-        notes.append(f"All of it comes from {next(iter(ev['countries']))}, so check how well it fits your "  # type: ignore[call-overload]
+    if len(ev["countries"]) == 1 and n > 1:
+        notes.append(f"All of it comes from {next(iter(ev['countries']))}, so check how well it fits your "
                      "own service system.")
     return notes
 
@@ -214,6 +213,6 @@ class GroundedComposer:
             lines.extend(items)
             strategies.append(StrategyItem(theme=theme, title=title, text="\n".join(items), citations=nums))
         ev = evidence_summary(passages)
-        n_src = int(ev["n_sources"])  # type: ignore[arg-type]
+        n_src = int(ev["n_sources"])
         head = f"{n_src} source{'s' if n_src != 1 else ''} in the evidence base report a strategy on this:"
         return Composition("\n".join([head, *lines]).strip(), strategies, book.items, ev)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from assistant.compose.base import MARKER_RE, CitationBook, Composer, Composition, evidence_summary
 from assistant.compose.sentences import best_sentences

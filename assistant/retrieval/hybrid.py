@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from assistant.errors import IndexNotBuiltError, InvalidQuestionError
 from assistant.retrieval import stages

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +99,11 @@ def strategy_matches(index: PassageIndex, vector: Sequence[float], query_tokens:
             shared = query_tokens & title_tokens
             sims[i] += word_boost * sum(min(max(index.idf(t), 0.0), idf_cap) for t in shared)
     order = np.argsort(-sims)[:top]
-    return [StrategyMatch(*s.keys[i], float(sims[i])) for i in order]
+    out = []
+    for i in order:
+        theme, strategy = s.keys[int(i)]
+        out.append(StrategyMatch(theme, strategy, float(sims[i])))
+    return out
 
 
 def is_enumerative(question: str, cues: Sequence[re.Pattern[str]]) -> bool:
