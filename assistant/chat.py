@@ -254,6 +254,9 @@ class Assistant:
         t2 = time.perf_counter()
         result = self.gate_evidence(followup, result, coverage, theme)
         cited_cards = {sp.passage.card_id for sp in result.passages}
+        # What the answer drew on: the passages the gate kept, with their relevance scores.
+        retrieved = [{"chunk_id": sp.passage.id, "card_id": sp.passage.card_id, "score": round(sp.score, 6)}
+                     for sp in result.passages]
         trace["relevance"] = {"kept": len(result.passages), "cards": len(cited_cards)}
         if not result.passages:
             return self._abstain(q, followup, "no passage in the evidence base answers this question", result,

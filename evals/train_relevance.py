@@ -25,15 +25,11 @@ def training_rows(settings: Settings) -> tuple[list[list[float]], list[int], lis
     from assistant.chat import Assistant
     from assistant.relevance import candidate_features
     from evals.metrics import expected_strategies, quote_relevant
-    from evals.run import load_gold
-
     assistant = Assistant(settings)
     X: list[list[float]] = []
     y: list[int] = []
     meta: list[dict[str, Any]] = []
-    for item in load_gold(TRAIN_FILE):
-        if item.get("split") != "tune" or item["type"] != "answerable" or not item.get("expected_cards"):
-            continue
+    for item in training_items():
         expected, strategies = set(item["expected_cards"]), expected_strategies(item)
         result, tokens = assistant.candidates(item["question"], item.get("history") or [])
         for sp, x in candidate_features(result, assistant.retriever.index, tokens, settings.relevance.strategy_pool):
@@ -44,9 +40,26 @@ def training_rows(settings: Settings) -> tuple[list[list[float]], list[int], lis
     return X, y, meta
 
 
-def training_digest(meta: list[dict[str, Any]], labels: list[int]) -> str:
-    """A fingerprint of what the model was fitted on (questions, candidate passages, labels)."""
-    blob = "\n".join(f"{m['id']}\t{m['passage']}\t{label}" for m, label in zip(meta, labels))
+def training_items() -> list[dict[str, Any]]:
+    from evals.run import load_gold
+
+    return [item for item in load_gold(TRAIN_FILE)
+            if item.get("split") == "tune" and item["type"] == "answerable" and item.get("expected_cards")]
+
+
+def training_digest(settings: Settings) -> str:
+    """A fingerprint of what the model is fitted on: the tune items and their labels, the corpus's
+    passages (content-addressed ids) and the features. The candidate rows themselves are not hashed:
+    near-tie vector hits can differ by a row or two between processes."""
+    from ingest.cards import load_corpus
+    from ingest.split import split_corpus
+
+    index = settings.index
+    passages = sorted(p.id for p in split_corpus(load_corpus(index.corpus_dir, index.max_card_bytes).cards,
+                                                 index.chunk_size, index.chunk_overlap))
+    items = [[i["id"], i["question"], i.get("history") or [], sorted(i["expected_cards"]),
+              sorted(i.get("expected_strategies") or [])] for i in training_items()]
+    blob = json.dumps([items, passages, list(FEATURES), C], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -57,7 +70,7 @@ def train(settings: Settings) -> dict[str, Any]:
     X, y, meta = training_rows(settings)
     model = LogisticRegression(C=C, max_iter=5000).fit(np.asarray(X), y)
     return {"features": list(FEATURES), "C": C, "n_train": len(y), "n_relevant": int(sum(y)),
-            "questions": len({m["id"] for m in meta}), "training_digest": training_digest(meta, y),
+            "questions": len({m["id"] for m in meta}), "training_digest": training_digest(settings),
             "embedding_model": settings.index.embedding_model,
             "bias": float(model.intercept_[0]), "weights": [round(float(w), 6) for w in model.coef_[0]]}
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from assistant.relevance import FEATURES, MODEL_FILE, Judgement, RelevanceGate, RelevanceModel
-from assistant.settings import RelevanceSettings
+from assistant.settings import RelevanceSettings, Settings
+from tests.conftest import CORPUS
 from ingest.types import Passage, ScoredPassage
 
 
@@ -47,13 +47,13 @@ def test_a_model_trained_on_other_features_is_refused(tmp_path: Path) -> None:
         RelevanceModel.load(path)
 
 
-@pytest.mark.integration
-def test_shipped_relevance_model_matches_its_training_data(real_index: Any) -> None:
+def test_shipped_relevance_model_matches_its_training_data() -> None:
     """Changing the gold tune split, the cards or the gate's features without retraining
     (`python -m evals.train_relevance`) fails here."""
-    from evals.train_relevance import training_rows, training_digest
+    from evals.train_relevance import training_digest, training_items
 
     shipped = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
-    X, y, meta = training_rows(real_index)
-    assert shipped["features"] == list(FEATURES)
-    assert shipped["n_train"] == len(y) and shipped["training_digest"] == training_digest(meta, y)
+    assert shipped["features"] == list(FEATURES) and len(shipped["weights"]) == len(FEATURES)
+    assert shipped["questions"] == len(training_items())
+    settings = Settings(corpus_dir=CORPUS)
+    assert shipped["training_digest"] == training_digest(settings), "retrain: python -m evals.train_relevance"
