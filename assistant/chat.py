@@ -99,7 +99,8 @@ class Assistant:
 
     @cached_property
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.settings.retrieval, self.embedder, self.taxonomy, self.vocabulary, self.store)
+        return HybridRetriever(self.settings.retrieval, self.embedder, self.taxonomy, self.vocabulary, self.store,
+                               cache_dir=self.settings.index.index_dir)
 
     @cached_property
     def coverage(self) -> CoverageCheck:

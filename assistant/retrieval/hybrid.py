@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from assistant.errors import IndexNotBuiltError, InvalidQuestionError
@@ -40,13 +41,14 @@ class HybridRetriever:
     memory + Chroma."""
 
     def __init__(self, settings: RetrievalSettings, embedder: Embedder, taxonomy: Taxonomy, vocabulary: Vocabulary,
-                 store: Any) -> None:
+                 store: Any, cache_dir: Path | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
         self.taxonomy = taxonomy
         self.vocabulary = vocabulary
         self.tokenize = vocabulary.tokenizer
         self.store = store
+        self.cache_dir = cache_dir
         self._enum_cues = [re.compile(p, re.IGNORECASE) for p in vocabulary.cues.enumerate]
         self._lock = threading.Lock()
         self._index: PassageIndex | None = None
@@ -66,7 +68,8 @@ class HybridRetriever:
                         passages, vectors = self.store.passages(), None
                     if not passages:
                         raise IndexNotBuiltError("The evidence index is empty.")
-                    self._index = PassageIndex(passages, self.taxonomy, self.embedder, self.tokenize, vectors)
+                    self._index = PassageIndex(passages, self.taxonomy, self.embedder, self.tokenize, vectors,
+                                               cache_dir=self.cache_dir)
         return self._index
 
     def warm_up(self) -> None:

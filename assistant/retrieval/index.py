@@ -3,8 +3,13 @@ the authors' surnames. Built once per loaded index generation."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,11 +34,36 @@ class StrategyIndex:
     vectors: np.ndarray
 
 
+def strategy_vectors(embedder: Embedder, texts: Sequence[str], cache_dir: Path | None) -> np.ndarray:
+    """The taxonomy's strategy texts embedded, cached beside the index (keyed by the model and the
+    texts), so a cold start does not embed them again: that alone was about a quarter of a second."""
+    key = hashlib.sha256(json.dumps([embedder.name, list(texts)]).encode()).hexdigest()[:16]
+    path = cache_dir / f"strategy-vectors-{key}.npy" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            cached = np.load(path, allow_pickle=False)
+            if cached.shape[0] == len(texts):
+                return np.asarray(cached, dtype="float32")
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt below
+    embed_many = getattr(embedder, "embed_queries", embedder.embed_documents)
+    vectors = np.asarray(embed_many(list(texts)), dtype="float32")
+    if path is not None and path.parent.is_dir():
+        try:
+            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+                np.save(tmp, vectors, allow_pickle=False)
+            os.replace(tmp.name, path)
+        except OSError:
+            pass  # a read-only index directory: the vectors are simply recomputed next time
+    return vectors
+
+
 class PassageIndex:
     """The loaded passages and the lookups built from them."""
 
     def __init__(self, passages: Sequence[Passage], taxonomy: Taxonomy, embedder: Embedder,
-                 tokenizer: Tokenizer, vectors: Sequence[Sequence[float]] | None = None) -> None:
+                 tokenizer: Tokenizer, vectors: Sequence[Sequence[float]] | None = None,
+                 cache_dir: Path | None = None) -> None:
         if not passages:
             raise ValueError("a PassageIndex needs at least one passage")
         from rank_bm25 import BM25Okapi
@@ -65,7 +95,7 @@ class PassageIndex:
                 name = author.split(",")[0].strip()
                 if len(name) > 2:
                     self.surnames.setdefault(name.lower(), set()).add(p.card_id)
-        self.strategies = self._strategy_index(embedder)
+        self.strategies = self._strategy_index(embedder, cache_dir)
         # Stored passage vectors (row i is passage i), so every candidate gets a cosine, not only
         # the ones the vector store returned; None with a store that cannot list them.
         self.vectors = np.asarray(vectors, dtype="float32") if vectors is not None else None
@@ -84,13 +114,12 @@ class PassageIndex:
         """Cosine of the question with every passage (vectors are L2-normalised), or None."""
         return None if self.vectors is None else self.vectors @ np.asarray(vector, dtype="float32")
 
-    def _strategy_index(self, embedder: Embedder) -> StrategyIndex:
+    def _strategy_index(self, embedder: Embedder, cache_dir: Path | None) -> StrategyIndex:
         tax = self.taxonomy
         keys = [(t.id, s) for t in tax.themes.values() for s in t.strategies]
         tokens = [set(self.tokenizer(f"{s.replace('-', ' ')} {tax.themes[t].strategies[s]}")) for t, s in keys]
         texts = [f"{tax.themes[t].strategies[s]}. {tax.themes[t].strategy_descriptions[s]}" for t, s in keys]
-        embed_many = getattr(embedder, "embed_queries", embedder.embed_documents)
-        return StrategyIndex(keys, tokens, np.asarray(embed_many(texts), dtype="float32"))
+        return StrategyIndex(keys, tokens, strategy_vectors(embedder, texts, cache_dir))
 
     def lift(self, hits: Sequence[tuple[Passage, float]]) -> list[tuple[Passage, float]]:
         """Replace each question hit by the passage it points at (keeping the first, best, hit of
