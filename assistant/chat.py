@@ -30,8 +30,10 @@ from assistant.safety import CRISIS_MESSAGE, SafetyVerdict, SemanticCrisisCheck,
 from assistant.scope import ScopeCheck
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer
+from ingest import embedding
 from ingest.cards import Corpus, load_corpus
 from ingest.gaps import GAPS_FILE, load_gaps
+from ingest.store import EvidenceStore
 from ingest.taxonomy import Taxonomy, load_taxonomy
 from ingest.text import normalise
 from ingest.types import Embedder, ScoredPassage
@@ -70,9 +72,8 @@ class Assistant:
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    from ingest.embedding import get_embedder
 
-                    self._embedder = get_embedder(self.settings.index)
+                    self._embedder = embedding.get_embedder(self.settings.index)
         return self._embedder
 
     @property
@@ -80,7 +81,6 @@ class Assistant:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    from ingest.store import EvidenceStore
 
                     self._store = EvidenceStore(self.settings.index)
         return self._store

@@ -10,6 +10,7 @@ must and must not match; this module joins them by kind and combines the kinds (
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from assistant.errors import AssistantError
 from ingest.safe_yaml import safe_yaml
@@ -220,9 +223,7 @@ class SemanticCrisisCheck:
 
     def _load(self) -> tuple[Any, float, float] | None:
         if self._model is None and self.enabled:
-            import json
 
-            import numpy as np
 
             data = json.loads(self.model_file.read_text(encoding="utf-8"))
             if data.get("embedding_model") != getattr(self.embedder, "name", None):
@@ -235,7 +236,6 @@ class SemanticCrisisCheck:
         return self._model
 
     def probability(self, vector: Sequence[float]) -> float | None:
-        import numpy as np
 
         model = self._load()
         if model is None:

@@ -172,7 +172,58 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
         rel = str(path.relative_to(corpus_dir))
     except ValueError:
         rel = str(path)
+    read = _read_card_file(path, rel, max_bytes, problems)
+    if read is None:
+        return None
+    raw, meta, body = read
     before = len(problems)
+    status = meta.get("status")
+    if status is not None and status not in STATUSES:
+        problems.append(Problem(rel, "status", f"unknown value {str(status)[:30]!r}",
+                                "write `status: draft` for a card that is not finished, or remove the line"))
+    outer: list[Problem] | None = None
+    if status == "draft":
+        # A draft is checked like a card, but its problems are what it still lacks: warnings that keep it
+        # out of the index, never errors that stop the rest of the corpus.
+        outer, problems = problems, []
+        before = 0
+    f = _check_front_matter(meta, rel, path, taxonomy, problems)
+    if not body.strip():
+        problems.append(Problem(rel, "body", "is empty", "add '## Summary', '## Strategies' and '## Caveats' sections"))
+        if outer is not None and drafts is not None:
+            drafts.append(_draft(path, rel, meta, body, problems))
+        return None
+    sections = _check_body(body, rel, taxonomy, f["themes"], problems)
+    for key in REQUIRED + OPTIONAL:
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip().startswith(PLACEHOLDER):
+            problems.append(Problem(rel, key, "still holds template text",
+                                    f"replace the {PLACEHOLDER} text with what the publication says"))
+    for heading in _template_sections(body):
+        problems.append(Problem(rel, f"section '{heading[:80]}'", "still holds template text",
+                                f"replace the {PLACEHOLDER} text with the card's own words"))
+    if outer is not None:
+        if drafts is not None:
+            drafts.append(_draft(path, rel, meta, body, problems))
+        return None
+    card_id = f["card_id"]
+    questions, q_bytes = _card_questions(corpus_dir, card_id, sections, problems) if card_id else ((), b"")
+    if len(problems) > before:
+        return None
+    return Card(
+        id=card_id, kind=f["kind"], title=f["title"], authors=tuple(f["authors"]), year=int(f["year"]),
+        venue=f["venue"], country=f["country"], setting=f["setting"], design=f["design"],
+        review_inclusion=str(f["inclusion"]), themes=tuple(f["themes"]), sources=tuple(f["sources"]),
+        sections=tuple(sections), path=path, content_hash=hashlib.sha256(raw + q_bytes).hexdigest(), doi=f["doi"],
+        url=f["url"], participants=f["participants"], questions=questions, published=f["published"],
+        document_type=f["document_type"], authors_complete=f["authors_complete"],
+    )
+
+
+def _read_card_file(path: Path, rel: str, max_bytes: int,
+                    problems: list[Problem]) -> tuple[bytes, dict[str, Any], str] | None:
+    """The card's bytes, front matter (a mapping) and Markdown body; None (with a problem) when the
+    file cannot be read as a card at all."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -219,16 +270,12 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                                 "write one `field: value` per line"))
         return None
 
-    status = meta.get("status")
-    if status is not None and status not in STATUSES:
-        problems.append(Problem(rel, "status", f"unknown value {str(status)[:30]!r}",
-                                "write `status: draft` for a card that is not finished, or remove the line"))
-    outer: list[Problem] | None = None
-    if status == "draft":
-        # A draft is checked like a card, but its problems are what it still lacks: warnings that keep it
-        # out of the index, never errors that stop the rest of the corpus.
-        outer, problems = problems, []
-        before = 0
+    return raw, meta, body
+
+
+def _check_front_matter(meta: dict[str, Any], rel: str, path: Path, taxonomy: Taxonomy,
+                        problems: list[Problem]) -> dict[str, Any]:
+    """Check every front-matter field; returns the checked values (None where a field is bad)."""
     for key in meta:
         if key not in REQUIRED and key not in OPTIONAL:
             problems.append(Problem(rel, str(key)[:40], "is not a known field",
@@ -316,11 +363,15 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                 problems.append(Problem(rel, "themes", f"unknown theme id '{theme}'",
                                         f"use one of: {', '.join(taxonomy.themes)}"))
 
-    if not body.strip():
-        problems.append(Problem(rel, "body", "is empty", "add '## Summary', '## Strategies' and '## Caveats' sections"))
-        if outer is not None and drafts is not None:
-            drafts.append(_draft(path, rel, meta, body, problems))
-        return None
+    return {"card_id": card_id, "kind": kind, "title": title, "venue": venue, "country": country,
+            "setting": setting, "design": design, "participants": participants, "published": published,
+            "authors_complete": authors_complete, "document_type": document_type, "inclusion": inclusion,
+            "year": year, "doi": doi, "url": url, "authors": authors, "sources": sources, "themes": themes}
+
+
+def _check_body(body: str, rel: str, taxonomy: Taxonomy, themes: list[str] | None,
+                problems: list[Problem]) -> list[Section]:
+    """The card's sections, checked: no repeats, a Summary, at least one strategy, themes listed."""
     sections = parse_sections(body, rel, taxonomy, problems)
     seen_headings: set[str] = set()
     for section in sections:
@@ -341,30 +392,7 @@ def parse_card(path: Path, corpus_dir: Path, taxonomy: Taxonomy, max_bytes: int,
                 problems.append(Problem(rel, "themes", f"strategy theme '{s.theme}' is not listed in `themes`",
                                         f"add {s.theme} to `themes`"))
 
-    for key in REQUIRED + OPTIONAL:
-        value = meta.get(key)
-        if isinstance(value, str) and value.strip().startswith(PLACEHOLDER):
-            problems.append(Problem(rel, key, "still holds template text",
-                                    f"replace the {PLACEHOLDER} text with what the publication says"))
-    for heading in _template_sections(body):
-        problems.append(Problem(rel, f"section '{heading[:80]}'", "still holds template text",
-                                f"replace the {PLACEHOLDER} text with the card's own words"))
-    if outer is not None:
-        if drafts is not None:
-            drafts.append(_draft(path, rel, meta, body, problems))
-        return None
-    questions, q_bytes = _card_questions(corpus_dir, card_id, sections, problems) if card_id else ((), b"")
-    if len(problems) > before:
-        return None
-    assert card_id and kind and title and venue and country and setting and design and authors and sources and themes
-    return Card(
-        id=card_id, kind=kind, title=title, authors=tuple(authors), year=int(year), venue=venue,  # type: ignore[arg-type]
-        country=country, setting=setting, design=design, review_inclusion=str(inclusion), themes=tuple(themes),
-        sources=tuple(sources), sections=tuple(sections), path=path,
-        content_hash=hashlib.sha256(raw + q_bytes).hexdigest(), doi=doi, url=url, participants=participants,
-        questions=questions,
-        published=published, document_type=document_type, authors_complete=authors_complete,
-    )
+    return sections
 
 
 QUESTIONS_DIR = "questions"

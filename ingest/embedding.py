@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.errors import ModelUnavailableError
+from ingest.minilm import NumpyMiniLM, UnsupportedModel
 from ingest.settings import IndexSettings, NestsIndexSettings, enforce_offline, index_settings
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,6 @@ class SentenceTransformerEmbedder:
         if self._query_model is None:
             with self._lock:
                 if self._query_model is None:
-                    from ingest.minilm import NumpyMiniLM, UnsupportedModel
 
                     try:
                         self._query_model = NumpyMiniLM(resolve_model_path(self.name))

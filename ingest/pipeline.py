@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,10 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest import embedding
 from ingest.cards import Corpus, load_corpus
 from ingest.errors import IndexBusyError
 from ingest.settings import IndexSettings, NestsIndexSettings, index_settings
 from ingest.split import split_corpus
+from ingest.store import EvidenceStore
 from ingest.types import Card, Embedder, Passage
 
 log = logging.getLogger(__name__)
@@ -192,7 +195,6 @@ def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry
 
     with writer_lock(index_dir, lock_timeout):
         previous = read_manifest(index_dir)
-        from ingest.store import EvidenceStore
 
         same_vectors = previous is not None and previous.get("collection") == collection
         report = plan_changes(previous if same_vectors else None, corpus.cards, passages)
@@ -232,9 +234,8 @@ def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry
             # (every passage embedded and written again), so readers never see it missing or half-empty.
             store.drop()
         if embedder is None:
-            from ingest.embedding import get_embedder
 
-            embedder = get_embedder(settings)
+            embedder = embedding.get_embedder(settings)
         done = 0
 
         def on_batch(n: int) -> None:
@@ -267,7 +268,6 @@ def _recorded_count(settings: IndexSettings, collection: str) -> int | None:
     """
     if settings.chroma_host:
         return None
-    import sqlite3
 
     path = settings.index_dir / "records.sqlite"
     if not path.exists() or not (settings.index_dir / "chroma").is_dir():
@@ -293,7 +293,6 @@ def _rebuilt_report(report: IngestReport, previous: dict[str, Any] | None, cards
 
 
 def _drop_old(settings: IndexSettings, name: str) -> None:
-    from ingest.store import EvidenceStore
 
     try:
         EvidenceStore(settings, collection_name=name).drop()

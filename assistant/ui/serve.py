@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
 from assistant.settings import Settings, enforce_offline, get_settings
 from assistant.ui.app import CSS, app_theme, build_app
 from assistant.ui.texts import TITLE
+from ingest import pipeline
 
 if TYPE_CHECKING:  # pragma: no cover
     import gradio as gr
@@ -33,9 +35,8 @@ def serve(settings: Settings | None = None) -> None:
     enforce_offline()
     settings = settings or get_settings()
     from assistant.chat import Assistant
-    from ingest.pipeline import index_is_built
 
-    if not index_is_built(settings):
+    if not pipeline.index_is_built(settings):
         build_index(settings)
     print("Loading the embedding model and the passages…", flush=True)
     assistant = Assistant(settings)
@@ -57,7 +58,6 @@ def serve(settings: Settings | None = None) -> None:
 
 def build_index(settings: Settings) -> None:
     """The first run: index the corpus, printing progress about ten times and a short summary."""
-    from ingest.pipeline import run_ingest
 
     print(f"No index in {settings.index.index_dir} yet: building it from {settings.index.corpus_dir} "
           "(first run only)…", flush=True)
@@ -68,7 +68,7 @@ def build_index(settings: Settings) -> None:
             print(f"  embedded {done}/{total} passages", flush=True)
             step["next"] = done + max(1, total // 10)
 
-    report = run_ingest(settings, progress=progress)
+    report = pipeline.run_ingest(settings, progress=progress)
     summary = [line for line in report.summary().splitlines()
                if not line.startswith(("  added:", "  updated:", "  deleted:"))]  # no list of 50 card ids
     print("\n".join(summary), flush=True)
@@ -76,7 +76,6 @@ def build_index(settings: Settings) -> None:
 
 def _stop_on_sigterm() -> None:
     """Let `kill`, systemd or docker stop the server as cleanly as Ctrl+C does."""
-    import signal
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
