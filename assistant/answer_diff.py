@@ -86,9 +86,6 @@ def _unpack(blob: str) -> list[float]:
     return np.frombuffer(base64.b64decode(blob), dtype="<f4").astype(float).tolist()
 
 
-REACH = 20  # fused candidates counted as reached
-
-
 def retrieved_cards(assistant: Any, row: dict[str, Any], cache: dict[str, Any] | None = None) -> set[str]:
     """The cards one gold question's retrieval reaches (no composing, no safety gate).
 
@@ -106,7 +103,7 @@ def retrieved_cards(assistant: Any, row: dict[str, Any], cache: dict[str, Any] |
         cache["query"], cache["vector"] = query, _pack(result.query_vector)
     # The relevance gate judges the fused candidates, not only the top passages: a new card among the
     # best of them may now be cited.
-    reach = result.passages + result.candidates[:REACH]
+    reach = result.passages + result.candidates[:assistant.settings.evals.diff_reach]
     return {sp.passage.card_id for sp in reach}
 
 

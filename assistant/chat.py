@@ -268,7 +268,9 @@ class Assistant:
             return self._abstain(q, followup, "no passage in the evidence base supports an answer", result,
                                  retrieved, t_retrieve, t0, trace)
         cited = {c.card_id for c in composition.citations}
-        topics = [g.topic for g, _ in coverage.gaps] + [a.label for a in self.coverage.uncovered_aspects(coverage, cited)]
+        quoted = [c.quote for c in composition.citations]
+        topics = [g.topic for g, _ in coverage.gaps] + [
+            a.label for a in self.coverage.uncovered_aspects(coverage, cited, quoted)]
         text = composition.answer
         if topics:
             text += "\n\n**Not covered.** " + not_covered_text(topics, [g.instead for g, _ in coverage.gaps])

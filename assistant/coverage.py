@@ -18,13 +18,6 @@ from ingest.taxonomy import Taxonomy
 from ingest.types import Card
 from ingest.vocabulary import Aspect, Vocabulary
 
-#: Words that say nothing about a question's topic (stemmed): with only these left once the gap's
-#: own words are removed, the gap is the question's main aspect.
-GENERIC = frozenset(
-    "peer worker work support specialist staff mental health servic organ organiz team manag employ role "
-    "lived experi we us our need know want ask question evid research say tell help best way good "
-    "should can could would get make use thing advic tip guidanc polici practic approach".split())
-
 
 @dataclass(frozen=True)
 class Coverage:
@@ -43,12 +36,13 @@ class CoverageCheck:
         self.vocabulary = vocabulary
         self.tokenize = vocabulary.tokenizer
         self.known = gaps
+        self.generic = vocabulary.generic_words
         # Words that name a covered topic (the taxonomy's strategies): with one of these left, the
         # question asks about more than the gap.
         self.topic_words = frozenset(
             t for theme in (taxonomy.themes.values() if taxonomy else ())
             for sid, title in theme.strategies.items() for t in self.tokenize(f"{sid.replace('-', ' ')} {title}")
-        ) - GENERIC
+        ) - self.generic
         self.aspect_cards: dict[str, set[str]] = {
             a.id: {c.id for c in cards if a.in_card_text(" ".join((c.setting, c.participants or "", c.title)))}
             for a in vocabulary.aspects}
@@ -61,14 +55,19 @@ class CoverageCheck:
             rest = re.sub(re.escape(term), " ", question, flags=re.IGNORECASE)
             for other, other_term in gaps:
                 rest = re.sub(re.escape(other_term), " ", rest, flags=re.IGNORECASE)
-            content = [t for t in self.tokenize(rest) if t not in GENERIC]
+            content = [t for t in self.tokenize(rest) if t not in self.generic]
             if len(content) <= 2 and not set(content) & self.topic_words:
                 main = gap
                 break
         return Coverage(gaps, aspects, main)
 
-    def uncovered_aspects(self, coverage: Coverage, cited_cards: set[str]) -> list[Aspect]:
-        return [a for a in coverage.aspects if not (self.aspect_cards.get(a.id, set()) & cited_cards)]
+    def uncovered_aspects(self, coverage: Coverage, cited_cards: set[str],
+                          cited_texts: Sequence[str] = ()) -> list[Aspect]:
+        """The named aspects no cited card speaks to (by its setting, participants or title, or in the
+        text the answer quotes)."""
+        return [a for a in coverage.aspects
+                if not (self.aspect_cards.get(a.id, set()) & cited_cards)
+                and not any(a.in_card_text(t) for t in cited_texts)]
 
 
 def not_covered_text(topics: Sequence[str], instead: Sequence[str]) -> str:

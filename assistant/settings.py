@@ -128,6 +128,8 @@ class EvalSettings(_Group):
 
     eval_split: Literal["tune", "test", "all"] = Field("test", description="Split the baseline gate compares.")
     eval_tolerance: float = Field(0.03, ge=0.0, le=1.0, description="Allowed drop of a metric below the baseline.")
+    diff_reach: int = Field(20, ge=0, le=500, description="Fused candidates a gold question counts as reached in "
+                                                          "the answer diff after ingest.")
 
 
 GROUPS: dict[str, type[BaseModel]] = {

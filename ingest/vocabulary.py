@@ -104,6 +104,8 @@ class Vocabulary(_Frozen):
     scope: ScopeWords
     cues: Cues
     aspects: tuple[Aspect, ...] = ()
+    generic_words: frozenset[str] = Field(frozenset(), description="Stemmed words that name no topic.")
+    descriptive_designs: frozenset[str] = Field(frozenset(), description="Designs that measure no effect.")
 
     @cached_property
     def tokenizer(self) -> Tokenizer:

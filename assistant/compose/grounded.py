@@ -21,8 +21,6 @@ from ingest.taxonomy import Taxonomy
 from ingest.types import ScoredPassage
 from ingest.vocabulary import Vocabulary
 
-DESCRIPTIVE_DESIGNS = {"qualitative", "programme evaluation", "framework", "narrative review", "scoping review"}
-
 
 def is_guidance(meta: dict[str, object]) -> bool:
     return meta.get("kind") == "guidance"
@@ -60,7 +58,8 @@ def _evidence_line(members: Sequence[ScoredPassage]) -> str:
     return f"*Evidence: {'; '.join(parts)}; {countries}.*"
 
 
-def _thin_notes(research: Sequence[ScoredPassage], group_sizes: Sequence[int]) -> list[str]:
+def _thin_notes(research: Sequence[ScoredPassage], group_sizes: Sequence[int],
+                descriptive: frozenset[str]) -> list[str]:
     """Template sentences on how strong the research behind the answer is."""
     notes = []
     ev = evidence_summary(research)
@@ -73,7 +72,7 @@ def _thin_notes(research: Sequence[ScoredPassage], group_sizes: Sequence[int]) -
                      "than a settled finding.")
     elif group_sizes and max(group_sizes) == 1:
         notes.append("Each strategy here rests on a single source.")
-    if designs and designs <= DESCRIPTIVE_DESIGNS:
+    if designs and designs <= descriptive:
         notes.append("The research is qualitative or descriptive: it reports what organisations did and what "
                      "people found helpful, not measured effects of these strategies.")
     if len(ev["countries"]) == 1 and n > 1:
@@ -95,6 +94,7 @@ class GroundedComposer:
         self.taxonomy = taxonomy
         self.tokenize = vocabulary.tokenizer
         self.asks_findings = re.compile(vocabulary.cues.asks_findings, re.IGNORECASE)
+        self.descriptive = vocabulary.descriptive_designs
         self.idf = idf
 
     def _best(self, text: str, q_tokens: set[str], n: int = 1) -> list[str]:
@@ -178,7 +178,7 @@ class GroundedComposer:
             bottom.append(f"**{title}** {_markers(nums)} ({count_phrase(*source_counts(members))})")
 
         research = [sp for sp in used if not is_guidance(sp.passage.meta)]
-        notes = _thin_notes(research, group_sizes)
+        notes = _thin_notes(research, group_sizes, self.descriptive)
         n_research, n_guidance = source_counts(used)
         n_strat = sum(1 for st in strategies if st.theme)
         what = (f"{n_strat} strateg{'y' if n_strat == 1 else 'ies'}" if n_strat else "these findings")

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from assistant import answer_diff as AD
+from assistant.settings import Settings
 
 
 def manifest(**cards: list[str]) -> dict[str, Any]:
@@ -26,6 +27,7 @@ class FakeAssistant:
         self.table, self.asked, self.retrieved = table, [], []
         self.retriever = self
         self.embedded: list[str] = []
+        self.settings = Settings()
 
     def ask(self, question: str, history: Any = None) -> Any:
         self.asked.append(question)

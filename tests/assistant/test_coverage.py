@@ -51,6 +51,8 @@ def test_aspects_are_found_and_matched_to_cards(check: CoverageCheck) -> None:
     assert rural_cards, "some card's setting speaks to rural services"
     assert check.uncovered_aspects(coverage, set(rural_cards)) == []
     assert [a.id for a in check.uncovered_aspects(coverage, {"gates-2007"})] == ["rural"]
+    # A quote that speaks to the aspect covers it too.
+    assert check.uncovered_aspects(coverage, {"gates-2007"}, ["Peer workers in remote and rural areas ..."]) == []
 
 
 def test_not_covered_text_is_a_fixed_template() -> None:
