@@ -118,8 +118,9 @@ def answer_to_markdown(answer: Answer) -> str:
     return "\n".join(out).strip() + "\n"
 
 
-def answer_to_text(answer: Answer) -> str:
-    """Readable terminal text: the answer, then a numbered sources list."""
+def answer_to_text(answer: Answer, map_context: list[str] | None = None) -> str:
+    """Readable terminal text: the answer, a numbered sources list, then (when given) where the answer's
+    strategies sit on the evidence map."""
     text = re.sub(r"^#### (.*)$", lambda m: m.group(1).upper(), answer.answer, flags=re.MULTILINE)
     text = text.replace("**", "")
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
@@ -135,7 +136,17 @@ def answer_to_text(answer: Answer) -> str:
         lines.append("\nSources:")
         for c in answer.citations:
             lines.append("  " + reference_line(c))
+    if map_context:
+        lines.append("\nOn the evidence map:")
+        lines += [f"  - {line}" for line in map_context]
     return "\n".join(lines)
+
+
+def map_context_markdown(map_context: list[str]) -> str:
+    """The evidence-map lines under an answer's sources (UI)."""
+    if not map_context:
+        return ""
+    return "**On the evidence map**  \n" + "  \n".join(f"· {escape_html(line)}" for line in map_context)
 
 
 # ------------------------------------------------------------------------------------------------
