@@ -217,6 +217,16 @@ def card_markdown(card: Card, theme_titles: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def map_cell_markdown(cards: Iterable[Card], heading: str) -> str:
+    """The cards of one evidence-map cell: title, year, country, design, inclusion in the review."""
+    rows = ["| Card | Year | Country | Design | In Zeng & McNamara (2021) |", "|---|---|---|---|---|"]
+    for card in cards:
+        title = escape_html(card.title).replace("|", "&#124;")
+        rows.append(f"| **{escape_html(card.short_cite)}** {title} | {card.year} | {escape_html(card.country)} | "
+                    f"{escape_html(card.design_type)} | {escape_html(card.review_inclusion)} |")
+    return f"**{escape_html(heading)}**\n\n" + "\n".join(rows)
+
+
 def abstain_banner(answer: Answer) -> str:
     """The banner over an abstained answer, with up to three covered topics near the question."""
     text = "**Not covered by the evidence base.** The research in this assistant does not answer that question"
