@@ -225,6 +225,7 @@ table.evidence-map th.col { text-align: center; }
 table.evidence-map tr.theme th { background: #dde6ea; }
 table.evidence-map td { text-align: center; min-width: 58px; font-variant-numeric: tabular-nums; }
 table.evidence-map td.shade-0 { background: repeating-linear-gradient(45deg, #fff, #fff 4px, #f3f3f3 4px, #f3f3f3 8px); color: #a03a2c; }
+table.evidence-map td.selected { outline: 3px solid #d9822b; outline-offset: -3px; font-weight: 700; }
 table.evidence-map td.shade-1 { background: #e5f3f1; }
 table.evidence-map td.shade-2 { background: #bfe3de; }
 table.evidence-map td.shade-3 { background: #86cbc2; }
@@ -233,11 +234,12 @@ table.evidence-map td.shade-5 { background: #1c6e64; color: #fff; }
 """
 
 
-def to_html_table(m: EvidenceMap) -> str:
-    """The map as an HTML table (escaped; cells carry ``data-row``/``data-col`` and a shade class)."""
+def to_html_table(m: EvidenceMap, selected: tuple[str, str] | None = None) -> str:
+    """The map as an HTML table (escaped; cells carry ``data-row``/``data-col`` and a shade class; the
+    ``selected`` (row key, column) cell is outlined)."""
     e = html.escape
     out = ['<table class="evidence-map" id="evidence-map-table">', "<thead><tr><th>Strategy</th>"]
-    out += [f'<th class="col" data-col="{e(c)}">{e(c)}<br><small>{m.column_totals[c]} cards</small></th>'
+    out += [f'<th class="col" data-col="{e(c)}">{e(c)}<br><small>{m.column_totals[c]} card{"s" if m.column_totals[c] != 1 else ""}</small></th>'
             for c in m.columns]
     out.append("</tr></thead><tbody>")
     theme = None
@@ -250,7 +252,8 @@ def to_html_table(m: EvidenceMap) -> str:
         for c in m.columns:
             n = m.count(r.key, c)
             title = f"{r.label} × {c}: {n} card(s)" if n else f"{r.label} × {c}: no cards (a gap)"
-            out.append(f'<td class="shade-{shade(n, top)}" data-row="{e(r.key)}" data-col="{e(c)}" '
+            picked = " selected" if selected == (r.key, c) else ""
+            out.append(f'<td class="shade-{shade(n, top)}{picked}" data-row="{e(r.key)}" data-col="{e(c)}" '
                        f'data-count="{n}" title="{e(title)}">{n if n else "—"}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")

@@ -218,13 +218,11 @@ def card_markdown(card: Card, theme_titles: dict[str, str]) -> str:
 
 
 def map_cell_markdown(cards: Iterable[Card], heading: str) -> str:
-    """The cards of one evidence-map cell: title, year, country, design, inclusion in the review."""
-    rows = ["| Card | Year | Country | Design | In Zeng & McNamara (2021) |", "|---|---|---|---|---|"]
-    for card in cards:
-        title = escape_html(card.title).replace("|", "&#124;")
-        rows.append(f"| **{escape_html(card.short_cite)}** {title} | {card.year} | {escape_html(card.country)} | "
-                    f"{escape_html(card.design_type)} | {escape_html(card.review_inclusion)} |")
-    return f"**{escape_html(heading)}**\n\n" + "\n".join(rows)
+    """The cards of one evidence-map cell, one list item each: title, year, country, design, inclusion."""
+    items = [f"- **{escape_html(card.title)}**  \n  {escape_html(card.short_cite)} · {card.year} · "
+             f"{escape_html(card.country)} · {escape_html(card.design_type)} · in Zeng & McNamara (2021): "
+             f"{escape_html(card.review_inclusion)}" for card in cards]
+    return f"**{escape_html(heading)}**\n\n" + "\n".join(items)
 
 
 def abstain_banner(answer: Answer) -> str:

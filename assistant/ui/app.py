@@ -39,7 +39,8 @@ CSS = """
 .feedback-status p { margin: 0; }
 footer { visibility: hidden; }
 #evidence-map { overflow-x: auto; }
-#map-cards table { font-size: 0.88rem; }
+#map-cards { font-size: 0.9rem; }
+#map-cards li { margin-bottom: 6px; }
 """ + MAP_CSS
 
 #: The Reply fields each kind of event may change (its Gradio outputs, in ``Page.outputs``).
@@ -49,7 +50,7 @@ CLEAR_FIELDS = ANSWER_FIELDS + ("card_view",)
 CARD_FIELDS = ("card_view", "card_open")
 FEEDBACK_FIELDS = ("comment", "feedback_status")
 MAP_FIELDS = ("map_html", "map_cells", "map_cards", "map_card_choices", "map_question")
-MAP_CELL_FIELDS = ("map_cards", "map_card_choices", "map_question")
+MAP_CELL_FIELDS = ("map_html", "map_cards", "map_card_choices", "map_question")
 MAP_CARD_FIELDS = ("card_view", "card_open", "tab")
 
 
@@ -163,14 +164,15 @@ def _layout(ctx: PageContext) -> Page:
             first = handlers.map_view(ctx, "kind")
             gr.Markdown(texts.MAP_INTRO, elem_id="map-intro")
             map_by = gr.Radio(list(texts.MAP_BY_CHOICES), value="kind", label="Columns", elem_id="map-by")
-            map_html = gr.HTML(first.map_html, elem_id="evidence-map", padding=False)
             with gr.Row(equal_height=False):
-                with gr.Column(scale=3):
+                with gr.Column(scale=3, min_width=560):
+                    map_html = gr.HTML(first.map_html, elem_id="evidence-map", padding=False)
+                with gr.Column(scale=2, min_width=320):
                     map_cell = gr.Dropdown(first.map_cells, value=None, label="Choose a cell: strategy × column (cards)",
                                            elem_id="map-cell", filterable=True)
-                    map_cards = gr.Markdown(texts.MAP_CELL_EMPTY, elem_id="map-cards", sanitize_html=True)
-                with gr.Column(scale=2):
-                    map_card_pick = gr.Dropdown([], value=None, label="Open a card of this cell in the card viewer",
+                    map_cards = gr.Markdown(texts.MAP_CELL_EMPTY, elem_id="map-cards", sanitize_html=True,
+                                            max_height=520)
+                    map_card_pick = gr.Dropdown([], value=None, label="Open one of these cards in the card viewer",
                                                 elem_id="map-card-picker", filterable=True)
                     map_ask = gr.Button(texts.MAP_ASK_IDLE, interactive=False, elem_id="map-ask", size="sm")
     gr.Markdown(f"<small>{texts.FOOTER}</small>", elem_id="footer-note")

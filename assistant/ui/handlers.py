@@ -241,7 +241,8 @@ def map_cell(ctx: PageContext, by: str | None, cell: str | None) -> Reply:
     cards = m.cell_cards(row_key, column)
     heading = f"{row.label} × {column}: {len(cards)} card(s)"
     text = render.map_cell_markdown(cards, heading) if cards else f"**{render.escape_html(heading)}**\n\n{texts.MAP_GAP}"
-    return Reply(map_cards=text, map_card_choices=[(render.card_choice_label(c), c.id) for c in cards],
+    return Reply(map_html=evidence_map.to_html_table(m, selected=(row_key, column)), map_cards=text,
+                 map_card_choices=[(render.card_choice_label(c), c.id) for c in cards],
                  map_question=map_question(ctx, cell))
 
 

@@ -72,11 +72,13 @@ def test_rows_follow_the_taxonomy_leadership_first_with_theme_level_rows(corpus:
 def test_html_table_shows_counts_shades_and_gaps(corpus: Corpus) -> None:
     m = em.build_map(corpus.cards, corpus.taxonomy, "kind")
     table = em.to_html_table(m)
-    cells = re.findall(r'<td class="shade-(\d)" data-row="([^"]+)" data-col="([^"]+)" data-count="(\d+)"', table)
+    cells = re.findall(r'<td class="shade-(\d)(?: selected)?" data-row="([^"]+)" data-col="([^"]+)" data-count="(\d+)"', table)
     assert len(cells) == len(m.rows) * len(m.columns)
     for shade, row, col, n in cells:
         assert int(n) == m.count(row, col)
         assert (shade == "0") == (n == "0")  # only an empty cell is unshaded: the gap
+    picked = em.to_html_table(m, selected=("leadership/", "review"))
+    assert picked.count(" selected") == 1 and 'class="shade-1 selected" data-row="leadership/" data-col="review"' in picked
     assert em.shade(m.max_count, m.max_count) == em.SHADES and em.shade(1, 100) == 1
 
 

@@ -72,7 +72,10 @@ def test_a_cell_lists_exactly_its_cards_and_one_opens_in_the_viewer(page: Any, u
     expected = expected_cells(ui_settings, lambda c: KIND[c.kind])[("support-development/supervision", "study")]
     choose_cell(page, f"{title} × study")
     page.wait_for_selector(f"#map-cards :text('{title} × study: {len(expected)} card(s)')")
-    listed = page.locator("#map-cards tbody tr")
+    picked = page.locator("#evidence-map-table td.selected")
+    assert picked.count() == 1 and picked.get_attribute("data-row") == "support-development/supervision"
+    assert picked.get_attribute("data-col") == "study" and picked.inner_text().strip() == str(len(expected))
+    listed = page.locator("#map-cards li")
     assert listed.count() == len(expected)
     cards = {c.id: c for c in corpus.cards}
     text = page.inner_text("#map-cards")
