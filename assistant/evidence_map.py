@@ -223,7 +223,8 @@ table.evidence-map th, table.evidence-map td { border: 1px solid #c5ccd3; paddin
 table.evidence-map th { background: #f1f4f6; text-align: left; font-weight: 600; }
 table.evidence-map th.col { text-align: center; }
 table.evidence-map tr.theme th { background: #dde6ea; }
-table.evidence-map td { text-align: center; min-width: 58px; font-variant-numeric: tabular-nums; }
+table.evidence-map tbody th { min-width: 270px; font-weight: 500; }
+table.evidence-map td { text-align: center; min-width: 44px; font-variant-numeric: tabular-nums; }
 table.evidence-map td.shade-0 { background: repeating-linear-gradient(45deg, #fff, #fff 4px, #f3f3f3 4px, #f3f3f3 8px); color: #a03a2c; }
 table.evidence-map td.selected { outline: 3px solid #d9822b; outline-offset: -3px; font-weight: 700; }
 table.evidence-map td.shade-1 { background: #e5f3f1; }

@@ -165,9 +165,9 @@ def _layout(ctx: PageContext) -> Page:
             gr.Markdown(texts.MAP_INTRO, elem_id="map-intro")
             map_by = gr.Radio(list(texts.MAP_BY_CHOICES), value="kind", label="Columns", elem_id="map-by")
             with gr.Row(equal_height=False):
-                with gr.Column(scale=3, min_width=560):
+                with gr.Column(scale=7, min_width=560):
                     map_html = gr.HTML(first.map_html, elem_id="evidence-map", padding=False)
-                with gr.Column(scale=2, min_width=320):
+                with gr.Column(scale=3, min_width=320):
                     map_cell = gr.Dropdown(first.map_cells, value=None, label="Choose a cell: strategy × column (cards)",
                                            elem_id="map-cell", filterable=True)
                     map_cards = gr.Markdown(texts.MAP_CELL_EMPTY, elem_id="map-cards", sanitize_html=True,
