@@ -405,7 +405,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from evals.bench import main as bench_main
 
     return bench_main(_settings(args), as_json=args.json, quick=args.quick, out=args.out,
-                      scale=args.scale)
+                      scale=args.scale, only=args.only)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -494,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer repetitions and a smaller scale run")
     p.add_argument("--scale", type=int, default=50_000, help="passages in the generated scale corpus (0 skips)")
     p.add_argument("--out", type=Path, default=Path("bench-out"))
+    p.add_argument("--only", nargs="+", choices=("ingest", "noop", "answers", "cold", "serve", "map", "scale"),
+                   help="run only these benchmarks (default: all)")
     p.set_defaults(func=cmd_bench)
     return parser
 
