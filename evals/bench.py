@@ -274,7 +274,7 @@ def bench_map(settings: Settings, synthetic: int = 10_000, repeats: int = 5) -> 
     corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
 
     def render_ms(cards: list[Any]) -> dict[str, float]:
-        out = {}
+        out: dict[str, float] = {}
         for by in em.BY_CHOICES:
             times = []
             for _ in range(repeats):

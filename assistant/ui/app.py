@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assistant.evidence_map import MAP_CSS
+from assistant.evidence_map import MAP_CSS, to_html_table
 from assistant.settings import Settings, enforce_offline, get_settings
 from assistant.ui import handlers, texts
 from assistant.ui.handlers import PageContext
@@ -161,14 +161,14 @@ def _layout(ctx: PageContext) -> Page:
         with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
             chat = _chat_layout(ctx)
         with gr.Tab("Evidence map", id="map", elem_id="map-tab"):
-            first = handlers.map_view(ctx, "kind")
+            first = handlers.current_map(ctx, "kind")
             gr.Markdown(texts.MAP_INTRO, elem_id="map-intro")
             map_by = gr.Radio(list(texts.MAP_BY_CHOICES), value="kind", label="Columns", elem_id="map-by")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=7, min_width=560):
-                    map_html = gr.HTML(first.map_html, elem_id="evidence-map", padding=False)
+                    map_html = gr.HTML(to_html_table(first), elem_id="evidence-map", padding=False)
                 with gr.Column(scale=3, min_width=320):
-                    map_cell = gr.Dropdown(first.map_cells, value=None, label="Choose a cell: strategy × column (cards)",
+                    map_cell = gr.Dropdown(handlers.cell_choices(first), value=None, label="Choose a cell: strategy × column (cards)",
                                            elem_id="map-cell", filterable=True)
                     map_cards = gr.Markdown(texts.MAP_CELL_EMPTY, elem_id="map-cards", sanitize_html=True,
                                             max_height=520)
@@ -222,10 +222,10 @@ def _chat_layout(ctx: PageContext) -> dict[str, Any]:
                                     elem_id="card-picker", filterable=True)
             with gr.Accordion("Card viewer", open=False, elem_id="card-accordion") as card_box:
                 card_view = gr.Markdown(texts.CARD_EMPTY, elem_id="card-viewer", max_height=520, sanitize_html=True)
-    return dict(chatbot=chatbot, box=box, theme=theme, send=send, crisis=crisis, abstained=abstained,
-                up=up, down=down, comment=comment, download=download, new_chat=new_chat,
-                feedback_status=feedback_status, sources=sources, card_pick=card_pick, card_box=card_box,
-                card_view=card_view)
+    return {"chatbot": chatbot, "box": box, "theme": theme, "send": send, "crisis": crisis, "abstained": abstained,
+            "up": up, "down": down, "comment": comment, "download": download, "new_chat": new_chat,
+            "feedback_status": feedback_status, "sources": sources, "card_pick": card_pick, "card_box": card_box,
+            "card_view": card_view}
 
 
 def _wire(ctx: PageContext, page: Page) -> None:

@@ -210,8 +210,8 @@ def feedback(ctx: PageContext, state: ChatState, rating: str, comment: str | Non
 def current_map(ctx: PageContext, by: str | None) -> evidence_map.EvidenceMap:
     """The map of the corpus the assistant has loaded now, with ``by`` columns (default: kind)."""
     corpus = ctx.assistant.corpus
-    columns = by if by in evidence_map.BY_CHOICES else "kind"
-    return evidence_map.build_map(corpus.cards, corpus.taxonomy, columns)  # type: ignore[arg-type]
+    columns: evidence_map.MapBy = by if by in evidence_map.BY_CHOICES else "kind"
+    return evidence_map.build_map(corpus.cards, corpus.taxonomy, columns)
 
 
 def cell_value(row_key: str, column: str) -> str:

@@ -52,7 +52,7 @@ def test_map_tab_counts_equal_the_corpus(page: Any, ui_settings: Settings) -> No
     shown = shown_cells(page)
     expected = expected_cells(ui_settings, lambda c: KIND[c.kind])
     assert {k: n for k, n in shown.items() if n} == {k: len(v) for k, v in expected.items()}
-    assert set(col for _, col in shown) == {"review", "study", "later research", "guidance"}
+    assert {col for _, col in shown} == {"review", "study", "later research", "guidance"}
     assert any(n == 0 for n in shown.values())  # gaps are shown, as —
     gap = page.locator("#evidence-map-table td.shade-0").first
     assert gap.inner_text().strip() == "—" and gap.is_visible()
@@ -84,7 +84,7 @@ def test_a_cell_lists_exactly_its_cards_and_one_opens_in_the_viewer(page: Any, u
     page.click("#map-card-picker input")
     options = page.locator("#map-card-picker [role=option]")
     assert options.count() == len(expected)
-    first = sorted(expected)[0]
+    first = min(expected)
     options.filter(has_text=cards[first].title[:40]).first.click()
     page.wait_for_selector("#card-viewer :text('Card id:')")
     viewer = page.inner_text("#card-viewer")
