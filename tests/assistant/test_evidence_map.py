@@ -202,3 +202,39 @@ def test_map_handlers_list_exactly_the_cells_cards(tmp_path: Path, corpus: Corpu
     assert handlers.map_cell(ctx, "design", "nonsense").map_question == ""
     opened = handlers.map_open_card(ctx, m.cell(key, col)[0])
     assert opened.tab == "chat" and opened.card_open is True and "Card id:" in str(opened.card_view)
+
+
+def test_the_sources_panel_says_where_the_answer_sits_on_the_map(tmp_path: Path, corpus: Corpus) -> None:
+    from assistant.ui import handlers
+    from assistant.ui.state import ChatState
+
+    title = corpus.taxonomy.strategy_title("support-development", "supervision")
+
+    class Stub:
+        def __init__(self) -> None:
+            self.corpus = corpus
+
+        def ask(self, question: str, history: Any = None, theme: Any = None) -> Answer:
+            return Answer(question=question, status="answered", answer="A.",
+                          strategies=[StrategyItem("support-development", title, "A.", [])])
+
+    ctx = handlers.PageContext.create(make_settings(tmp_path), Stub(), download_dir=tmp_path / "dl")  # type: ignore[arg-type]
+    reply = handlers.ask(ctx, ChatState(), "Who should supervise peer workers?", "all")
+    expected = em.answer_context(corpus.cards, corpus.taxonomy, [("support-development", title)])
+    assert isinstance(reply.sources, str) and "**On the evidence map**" in reply.sources
+    assert expected[0] in reply.sources
+
+
+def test_to_gradio_switches_tabs_and_fills_the_map_pickers() -> None:
+    from dataclasses import fields
+
+    from assistant.ui.app import Page, to_gradio
+    from assistant.ui.state import Reply
+
+    page = Page(**{f.name: f"<{f.name}>" for f in fields(Page)})
+    out = to_gradio(Reply(tab="chat", map_cells=[("a", "b")], map_question="", map_html="<table/>"), page)
+    assert out["<tabs>"]["selected"] == "chat"
+    assert out["<map_cell>"]["choices"] == [("a", "b")] and out["<map_cell>"]["value"] is None
+    assert out["<map_ask>"]["interactive"] is False and out["<map_html>"] == "<table/>"
+    asking = to_gradio(Reply(map_question="What does the evidence say about x?"), page)["<map_ask>"]
+    assert asking["interactive"] is True and asking["value"].endswith("What does the evidence say about x?")
