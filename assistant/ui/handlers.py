@@ -126,7 +126,10 @@ def ask(ctx: PageContext, state: ChatState, message: str, theme: str | None) -> 
               else Banner("abstained", render.abstain_banner(answer)) if answer.status == "abstained" else None)
     sources = render.sources_markdown(answer, ctx.theme_titles)
     on_map = render.map_context_markdown(map_context(ctx, answer))
-    return Reply(messages=list(state.messages), state=state, sources=sources + (f"\n\n{on_map}" if on_map else ""),
+    if on_map:  # under the sources' summary line, above the citations: seen without scrolling
+        head, _, rest = sources.partition("\n\n")
+        sources = "\n\n".join(part for part in (head, on_map, rest) if part)
+    return Reply(messages=list(state.messages), state=state, sources=sources,
                  card_choices=ctx.card_choices(answer), banner=banner, download=save_download(ctx, answer),
                  feedback_status="")
 
