@@ -40,8 +40,13 @@ CSS = """
 footer { visibility: hidden; }
 #evidence-map { overflow-x: auto; }
 #map-cards { font-size: 0.9rem; }
+#evidence-map td[data-row] { cursor: pointer; }
 #map-cards li { margin-bottom: 6px; }
 """ + MAP_CSS
+
+#: Clicking a cell of the map table picks that cell (a custom "cellclick" event with the cell's value).
+MAP_CLICK_JS = ("element.addEventListener('click', (e) => { const td = e.target.closest('td[data-row]'); "
+                "if (td) trigger('cellclick', {cell: td.dataset.row + '|' + td.dataset.col}); });")
 
 #: The Reply fields each kind of event may change (its Gradio outputs, in ``Page.outputs``).
 ANSWER_FIELDS = ("messages", "question_box", "state", "sources", "card_choices", "banner", "download",
@@ -166,7 +171,8 @@ def _layout(ctx: PageContext) -> Page:
             map_by = gr.Radio(list(texts.MAP_BY_CHOICES), value="kind", label="Columns", elem_id="map-by")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=7, min_width=560):
-                    map_html = gr.HTML(to_html_table(first), elem_id="evidence-map", padding=False)
+                    map_html = gr.HTML(to_html_table(first), elem_id="evidence-map", padding=False,
+                                       js_on_load=MAP_CLICK_JS)
                 with gr.Column(scale=3, min_width=320):
                     map_cell = gr.Dropdown(handlers.cell_choices(first), value=None, label="Choose a cell: strategy × column (cards)",
                                            elem_id="map-cell", filterable=True)
@@ -257,6 +263,15 @@ def _wire(ctx: PageContext, page: Page) -> None:
     def map_cell(by: str, cell: str | None) -> dict[Any, Any]:
         return to_gradio(handlers.map_cell(ctx, by, cell), page)
 
+    def map_cell_click(by: str, evt: gr.EventData) -> dict[Any, Any]:
+        """A click on a table cell: the cell picker shows it, and its cards are listed."""
+        cell = evt._data.get("cell") if isinstance(evt._data, dict) else None
+        out = to_gradio(handlers.map_cell(ctx, by, cell), page)
+        out[page.map_cell] = gr.update(value=cell)
+        return out
+
+    map_cell_click.__annotations__["evt"] = gr.EventData
+
     def map_open_card(card_id: str | None) -> dict[Any, Any]:
         return to_gradio(handlers.map_open_card(ctx, card_id), page)
 
@@ -286,6 +301,7 @@ def _wire(ctx: PageContext, page: Page) -> None:
     page.down.click(thumbs_down, [page.comment, page.state], page.outputs(FEEDBACK_FIELDS), **private)
     page.map_by.change(map_view, [page.map_by], page.outputs(MAP_FIELDS), **private)
     page.map_cell.input(map_cell, [page.map_by, page.map_cell], page.outputs(MAP_CELL_FIELDS), **private)
+    page.map_html.cellclick(map_cell_click, [page.map_by], page.outputs(MAP_CELL_FIELDS + ("map_cells",)), **private)
     page.map_card_pick.input(map_open_card, [page.map_card_pick], page.outputs(MAP_CARD_FIELDS), **private)
     page.map_ask.click(map_ask, [page.map_cell, page.theme, page.state], page.outputs(ANSWER_FIELDS + ("tab",)),
                        **private)

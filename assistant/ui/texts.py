@@ -48,7 +48,7 @@ MAP_INTRO = (
     "### Evidence map\n"
     "Each row is a strategy of the review's model (leadership first); each column a kind of evidence. A cell "
     "counts the evidence cards with a section on that strategy; darker means more cards, and **—** marks a gap "
-    "that no card covers. Choose a cell below to list its cards."
+    "that no card covers. Click a cell (or choose it from the list) to see its cards."
 )
 MAP_BY_CHOICES = (("Kind of evidence", "kind"), ("Study design", "design"), ("Country", "country"),
                   ("Year published", "year"))

@@ -105,3 +105,20 @@ def test_the_ask_button_asks_the_chat_about_the_strategy(page: Any) -> None:
         "What does the evidence say about supervision that understands the peer role?"
     page.wait_for_selector("#sources-panel :text('On the evidence map')")
     assert "Supervision that understands the peer role:" in page.inner_text("#sources-panel")
+
+
+def test_clicking_a_table_cell_picks_it(page: Any, ui_settings: Settings) -> None:
+    open_map(page)
+    key, col = "organizational-preparation/role-definition", "guidance"
+    expected = expected_cells(ui_settings, lambda c: KIND[c.kind])[(key, col)]
+    page.click(f"#evidence-map-table td[data-row='{key}'][data-col='{col}']")
+    page.wait_for_selector(f"#map-cards :text('× {col}: {len(expected)} card(s)')")
+    assert page.locator("#map-cards li").count() == len(expected)
+    assert page.locator("#map-cell input").input_value().startswith("Clear role definition and job descriptions × guidance")
+    picked = page.locator("#evidence-map-table td.selected")
+    assert picked.get_attribute("data-row") == key and picked.get_attribute("data-col") == col
+    assert page.locator("#map-ask").is_enabled()
+    # the table is drawn again with the outline: a second click still works
+    page.click("#evidence-map-table td[data-row='leadership/'][data-col='review']")
+    page.wait_for_selector("#map-cards :text('Leadership championing (theme level) × review: 1 card(s)')")
+    assert page.locator("#evidence-map-table td.selected").get_attribute("data-row") == "leadership/"
