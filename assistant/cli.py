@@ -303,7 +303,32 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer.to_dict())
     else:
-        print(answer_to_text(answer))
+        print(answer_to_text(answer, map_context=_map_context(assistant, answer)))
+    return 0
+
+
+def _map_context(assistant: Any, answer: Any) -> list[str]:
+    """Where the answer's strategies sit on the evidence map (the assistant's own corpus)."""
+    from assistant.evidence_map import answer_context
+
+    if answer.status != "answered" or not answer.strategies:
+        return []
+    corpus = assistant.corpus
+    return answer_context(corpus.cards, corpus.taxonomy, [(s.theme, s.title) for s in answer.strategies])
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from assistant.evidence_map import build_map, write_outputs
+    from ingest.cards import load_corpus
+
+    settings = _settings(args)
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+    m = build_map(corpus.cards, corpus.taxonomy, args.by)
+    paths = write_outputs(m, args.out)
+    print(f"Evidence map of {len(corpus.cards)} cards: {len(m.rows)} strategy rows × {len(m.columns)} {args.by} "
+          f"columns; {len(m.gaps)} empty cells (gaps).")
+    for kind, path in paths.items():
+        print(f"  {kind}: {path}")
     return 0
 
 
@@ -356,7 +381,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         except AssistantError as exc:
             print(exc.friendly())
             continue
-        print(answer_to_text(answer))
+        print(answer_to_text(answer, map_context=_map_context(assistant, answer)))
         if answer.status == "answered":
             history.append(question)
 
@@ -380,7 +405,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from evals.bench import main as bench_main
 
     return bench_main(_settings(args), as_json=args.json, quick=args.quick, out=args.out,
-                      scale=args.scale)
+                      scale=args.scale, only=args.only)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -445,6 +470,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("map", help="the evidence map (strategies × kinds of evidence) as PNG, HTML and CSV")
+    common(p, index=False)
+    p.add_argument("--by", choices=("design", "country", "year", "kind"), default="kind",
+                   help="the map's columns (default kind: review, study, later research, guidance)")
+    p.add_argument("--out", type=Path, default=Path("map-out"), help="output directory (default map-out)")
+    p.set_defaults(func=cmd_map)
+
     p = sub.add_parser("eval", help="answer-quality evaluation against the gold set")
     common(p)
     p.add_argument("--gold", type=Path, help="gold question file (default evals/gold.jsonl)")
@@ -462,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer repetitions and a smaller scale run")
     p.add_argument("--scale", type=int, default=50_000, help="passages in the generated scale corpus (0 skips)")
     p.add_argument("--out", type=Path, default=Path("bench-out"))
+    p.add_argument("--only", nargs="+", choices=("ingest", "noop", "answers", "cold", "serve", "map", "scale"),
+                   help="run only these benchmarks (default: all)")
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -127,8 +127,9 @@ def answer_to_markdown(answer: Answer) -> str:
     return "\n".join(out).strip() + "\n"
 
 
-def answer_to_text(answer: Answer) -> str:
-    """Readable terminal text: the answer, then a numbered sources list."""
+def answer_to_text(answer: Answer, map_context: list[str] | None = None) -> str:
+    """Readable terminal text: the answer, a numbered sources list, then (when given) where the answer's
+    strategies sit on the evidence map."""
     text = re.sub(r"^#### (.*)$", lambda m: m.group(1).upper(), answer.answer, flags=re.MULTILINE)
     text = text.replace("**", "")
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
@@ -144,7 +145,17 @@ def answer_to_text(answer: Answer) -> str:
         lines.append("\nSources:")
         for c in answer.citations:
             lines.append("  " + reference_line(c))
+    if map_context:
+        lines.append("\nOn the evidence map:")
+        lines += [f"  - {line}" for line in map_context]
     return "\n".join(lines)
+
+
+def map_context_markdown(map_context: list[str]) -> str:
+    """The evidence-map lines under an answer's sources (UI)."""
+    if not map_context:
+        return ""
+    return "**On the evidence map**  \n" + "  \n".join(f"· {escape_html(line)}" for line in map_context)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -218,6 +229,14 @@ def card_markdown(card: Card, theme_titles: dict[str, str]) -> str:
             heading = s.heading.lstrip("#").strip() or s.name.title()
         lines += ["", f"#### {escape_html(heading)}", "", escape_html(s.text)]
     return "\n".join(lines)
+
+
+def map_cell_markdown(cards: Iterable[Card], heading: str) -> str:
+    """The cards of one evidence-map cell, one list item each: title, year, country, design, inclusion."""
+    items = [f"- **{escape_html(card.title)}**  \n  {escape_html(card.short_cite)} · {card.year} · "
+             f"{escape_html(card.country)} · {escape_html(card.design_type)} · in Zeng & McNamara (2021): "
+             f"{escape_html(card.review_inclusion)}" for card in cards]
+    return f"**{escape_html(heading)}**\n\n" + "\n".join(items)
 
 
 def abstain_banner(answer: Answer) -> str:

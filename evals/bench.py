@@ -6,6 +6,8 @@
   (query embedding + vector query alone, same questions);
 - cold start: a fresh ``peer-assist ask`` process to its printed answer;
 - peak memory of ``peer-assist serve`` after answering requests;
+- the evidence map: computing it and rendering its HTML table (every column kind), the PNG on the real
+  corpus, and the same on a 10,000-card synthetic corpus (generated Card objects);
 - a scale run on a generated corpus (default 50,000 passages): indexing time per 1,000 passages
   as the store grows, and query p95 at each size. It uses the hash embedder so that it measures the
   store, record manager and retrieval; encoder cost per passage is the figure above.
@@ -242,6 +244,61 @@ def bench_scale(settings: Settings, total: int, steps: int = 5, queries: int = 5
     return {"scale": rows, "scale_passages": total}
 
 
+def synthetic_cards(n: int, taxonomy: Any, seed: int = 12) -> list[Any]:
+    """``n`` generated cards with 1-4 strategy sections each, spread over kinds, designs, countries, years."""
+    from ingest.types import Card, Section
+
+    rng = random.Random(seed)
+    strategies = [(t.id, sid, title) for t in taxonomy.themes.values() for sid, title in t.strategies.items()]
+    kinds = ["study"] * 6 + ["related-study", "related-review", "guidance"]
+    designs = ["qualitative; interviews", "mixed methods; survey", "quantitative; survey", "systematic review; x",
+               "scoping review; x", "guidance; practice guide", "randomised trial; cluster"]
+    countries = ["USA", "UK", "Australia", "Canada", "Ireland", "New Zealand", "Norway", "multiple"]
+    cards = []
+    for i in range(n):
+        picked = rng.sample(strategies, rng.randint(1, 4))
+        sections = tuple(Section("strategy", f"### {t}/{sid}: {title}", "text", t, sid, title) for t, sid, title in picked)
+        cards.append(Card(id=f"synthetic-{i}", kind=rng.choice(kinds), title=f"Synthetic card {i}",  # type: ignore[arg-type]
+                          authors=("Author, A.",), year=rng.randint(1998, 2025), venue="venue",
+                          country=rng.choice(countries), setting="setting", design=rng.choice(designs),
+                          review_inclusion="n/a", themes=tuple(sorted({t for t, _, _ in picked})), sources=(),
+                          sections=sections, path=Path(f"synthetic-{i}.md"), content_hash=str(i)))
+    return cards
+
+
+def bench_map(settings: Settings, synthetic: int = 10_000, repeats: int = 5) -> dict[str, Any]:
+    """The evidence map: build + HTML table for every column kind (best of ``repeats``), the PNG once."""
+    from assistant import evidence_map as em
+    from ingest.cards import load_corpus
+
+    corpus = load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes)
+
+    def render_ms(cards: list[Any]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for by in em.BY_CHOICES:
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                em.to_html_table(em.build_map(cards, corpus.taxonomy, by))
+                times.append((time.perf_counter() - t) * 1000)
+            out[by] = round(min(times), 2)
+        return out
+
+    def png_ms(cards: list[Any]) -> float:
+        m = em.build_map(cards, corpus.taxonomy, "kind")
+        with tempfile.TemporaryDirectory(prefix="peer-map-") as tmp:
+            em.write_png(m, Path(tmp) / "warm.png")  # matplotlib's imports and font cache outside the timing
+            t = time.perf_counter()
+            em.write_png(m, Path(tmp) / "map.png")
+            return round((time.perf_counter() - t) * 1000, 1)
+
+    cards = list(corpus.cards)
+    synth = synthetic_cards(synthetic, corpus.taxonomy)
+    return {"map_real_cards": len(cards), "map_real_ms": render_ms(cards), "map_real_png_ms": png_ms(cards),
+            "map_synthetic_cards": synthetic, "map_synthetic_ms": render_ms(synth),
+            "map_synthetic_png_ms": png_ms(synth)}
+
+
 def to_markdown(results: dict[str, Any]) -> str:
     r = results
     lines = ["# Benchmarks", "", f"Machine: {os.cpu_count()} cores; {r['created']}.", "",
@@ -260,6 +317,14 @@ def to_markdown(results: dict[str, Any]) -> str:
                      "target ≤ 8 s | |")
     if "serve_peak_rss_mb" in r:
         lines.append(f"| `peer-assist serve` peak RSS | {r['serve_peak_rss_mb']} MB | | |")
+    if "map_real_ms" in r:
+        lines += ["", "## Evidence map (build + HTML table, best of 5; PNG once, matplotlib warm)", "",
+                  "| corpus | kind ms | design ms | country ms | year ms | PNG ms |", "|---|---|---|---|---|---|"]
+        for label, key in ((f"real ({r['map_real_cards']} cards)", "map_real"),
+                           (f"synthetic ({r['map_synthetic_cards']:,} cards)", "map_synthetic")):
+            ms = r[f"{key}_ms"]
+            lines.append(f"| {label} | {ms['kind']} | {ms['design']} | {ms['country']} | {ms['year']} | "
+                         f"{r[f'{key}_png_ms']} |")
     if r.get("scale"):
         lines += ["", "## Scale run (generated corpus, hash embedder: store + record manager + retrieval cost)", "",
                   "| passages | indexing s per 1,000 added | query p50 ms | query p95 ms | retriever load s |",
@@ -271,19 +336,28 @@ def to_markdown(results: dict[str, Any]) -> str:
 
 
 def main(settings: Settings, *, as_json: bool = False, quick: bool = False, out: Path | None = None,
-         scale: int = 50_000) -> int:
+         scale: int = 50_000, only: list[str] | None = None) -> int:
+    """Run the benchmarks (``only``: a subset of ingest, noop, answers, cold, serve, map, scale)."""
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     tmp = Path(tempfile.mkdtemp(prefix="peer-bench-"))
     bench_settings = settings.replace(index_dir=tmp / "index")
     results: dict[str, Any] = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         for name, fn in (("ingest", bench_ingest), ("noop", bench_noop), ("answers", bench_answers),
                          ("cold", bench_cold), ("serve", bench_serve)):
+            if not wanted(name):
+                continue
             print(f"bench: {name}...", file=sys.stderr)
             kwargs: dict[str, Any] = {}
             if quick and name in ("answers",):
                 kwargs["repeats"] = 1
             results.update(fn(bench_settings, **kwargs))
-        if scale:
+        if wanted("map"):
+            print("bench: map...", file=sys.stderr)
+            results.update(bench_map(settings))
+        if scale and wanted("scale"):
             print("bench: scale...", file=sys.stderr)
             results.update(bench_scale(settings, 10_000 if quick else scale))
     finally:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from assistant.evidence_map import MAP_CSS, to_html_table
 from assistant.settings import Settings, enforce_offline, get_settings
 from assistant.ui import handlers, texts
 from assistant.ui.handlers import PageContext
@@ -37,7 +38,15 @@ CSS = """
 #card-viewer { font-size: 0.93rem; }
 .feedback-status p { margin: 0; }
 footer { visibility: hidden; }
-"""
+#evidence-map { overflow-x: auto; }
+#map-cards { font-size: 0.9rem; }
+#evidence-map td[data-row] { cursor: pointer; }
+#map-cards li { margin-bottom: 6px; }
+""" + MAP_CSS
+
+#: Clicking a cell of the map table picks that cell (a custom "cellclick" event with the cell's value).
+MAP_CLICK_JS = ("element.addEventListener('click', (e) => { const td = e.target.closest('td[data-row]'); "
+                "if (td) trigger('cellclick', {cell: td.dataset.row + '|' + td.dataset.col}); });")
 
 #: The Reply fields each kind of event may change (its Gradio outputs, in ``Page.outputs``).
 ANSWER_FIELDS = ("messages", "question_box", "state", "sources", "card_choices", "banner", "download",
@@ -45,6 +54,9 @@ ANSWER_FIELDS = ("messages", "question_box", "state", "sources", "card_choices",
 CLEAR_FIELDS = ANSWER_FIELDS + ("card_view",)
 CARD_FIELDS = ("card_view", "card_open")
 FEEDBACK_FIELDS = ("comment", "feedback_status")
+MAP_FIELDS = ("map_html", "map_cells", "map_cards", "map_card_choices", "map_question")
+MAP_CELL_FIELDS = ("map_html", "map_cards", "map_card_choices", "map_question")
+MAP_CARD_FIELDS = ("card_view", "card_open", "tab")
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,13 @@ class Page:
     card_pick: Any
     card_box: Any
     card_view: Any
+    tabs: Any
+    map_by: Any
+    map_html: Any
+    map_cell: Any
+    map_cards: Any
+    map_card_pick: Any
+    map_ask: Any
 
     def outputs(self, fields: tuple[str, ...]) -> list[Any]:
         """The components behind Reply fields (a banner is two components: crisis and abstained)."""
@@ -79,7 +98,9 @@ class Page:
 
 
 #: Reply fields whose component has another name on the page.
-_COMPONENT_OF = {"messages": "chatbot", "question_box": "box", "card_choices": "card_pick", "card_open": "card_box"}
+_COMPONENT_OF = {"messages": "chatbot", "question_box": "box", "card_choices": "card_pick", "card_open": "card_box",
+                 "map_cells": "map_cell", "map_card_choices": "map_card_pick", "map_question": "map_ask",
+                 "tab": "tabs"}
 
 
 def to_gradio(reply: Reply, page: Page) -> dict[Any, Any]:
@@ -93,8 +114,13 @@ def to_gradio(reply: Reply, page: Page) -> dict[Any, Any]:
             for kind, component in (("crisis", page.crisis), ("abstained", page.abstained)):
                 shown = value is not None and value.kind == kind
                 out[component] = gr.update(value=value.text, visible=True) if shown else gr.update(visible=False)
-        elif field == "card_choices":
-            out[page.card_pick] = gr.update(choices=value, value=None)
+        elif field in ("card_choices", "map_cells", "map_card_choices"):
+            out[page.component(field)] = gr.update(choices=value, value=None)
+        elif field == "map_question":
+            out[page.map_ask] = gr.update(value=f"Ask the chat: {value}" if value else texts.MAP_ASK_IDLE,
+                                          interactive=bool(value))
+        elif field == "tab":
+            out[page.tabs] = gr.update(selected=value)
         elif field == "download":
             out[page.download] = gr.update(value=str(value) if value else None, interactive=value is not None)
         elif field == "card_open":
@@ -121,6 +147,12 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
     with demo:
         page = _layout(ctx)
         _wire(ctx, page)
+
+        def map_on_load(by: str) -> dict[Any, Any]:
+            return to_gradio(handlers.map_view(ctx, by), page)
+
+        # every page load draws the map of the corpus the assistant has now (a reload changes it)
+        demo.load(map_on_load, [page.map_by], page.outputs(MAP_FIELDS), api_visibility="private")
     return demo
 
 
@@ -130,6 +162,34 @@ def _layout(ctx: PageContext) -> Page:
 
     state = gr.State(ChatState())
     gr.Markdown(texts.INTRO, elem_id="intro")
+    with gr.Tabs(selected="chat", elem_id="tabs") as tabs:
+        with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
+            chat = _chat_layout(ctx)
+        with gr.Tab("Evidence map", id="map", elem_id="map-tab"):
+            first = handlers.current_map(ctx, "kind")
+            gr.Markdown(texts.MAP_INTRO, elem_id="map-intro")
+            map_by = gr.Radio(list(texts.MAP_BY_CHOICES), value="kind", label="Columns", elem_id="map-by")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=7, min_width=560):
+                    map_html = gr.HTML(to_html_table(first), elem_id="evidence-map", padding=False,
+                                       js_on_load=MAP_CLICK_JS)
+                with gr.Column(scale=3, min_width=320):
+                    map_cell = gr.Dropdown(handlers.cell_choices(first), value=None, label="Choose a cell: strategy × column (cards)",
+                                           elem_id="map-cell", filterable=True)
+                    map_cards = gr.Markdown(texts.MAP_CELL_EMPTY, elem_id="map-cards", sanitize_html=True,
+                                            max_height=520)
+                    map_card_pick = gr.Dropdown([], value=None, label="Open one of these cards in the card viewer",
+                                                elem_id="map-card-picker", filterable=True)
+                    map_ask = gr.Button(texts.MAP_ASK_IDLE, interactive=False, elem_id="map-ask", size="sm")
+    gr.Markdown(f"<small>{texts.FOOTER}</small>", elem_id="footer-note")
+    return Page(state=state, tabs=tabs, map_by=map_by, map_html=map_html, map_cell=map_cell, map_cards=map_cards,
+                map_card_pick=map_card_pick, map_ask=map_ask, **chat)
+
+
+def _chat_layout(ctx: PageContext) -> dict[str, Any]:
+    """The chat tab's components, by Page field."""
+    import gradio as gr
+
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=420):
             crisis = gr.Markdown(texts.CRISIS_BANNER, visible=False, elem_id="crisis-banner",
@@ -168,11 +228,10 @@ def _layout(ctx: PageContext) -> Page:
                                     elem_id="card-picker", filterable=True)
             with gr.Accordion("Card viewer", open=False, elem_id="card-accordion") as card_box:
                 card_view = gr.Markdown(texts.CARD_EMPTY, elem_id="card-viewer", max_height=520, sanitize_html=True)
-    gr.Markdown(f"<small>{texts.FOOTER}</small>", elem_id="footer-note")
-    return Page(state=state, chatbot=chatbot, box=box, theme=theme, send=send, crisis=crisis, abstained=abstained,
-                up=up, down=down, comment=comment, download=download, new_chat=new_chat,
-                feedback_status=feedback_status, sources=sources, card_pick=card_pick, card_box=card_box,
-                card_view=card_view)
+    return {"chatbot": chatbot, "box": box, "theme": theme, "send": send, "crisis": crisis, "abstained": abstained,
+            "up": up, "down": down, "comment": comment, "download": download, "new_chat": new_chat,
+            "feedback_status": feedback_status, "sources": sources, "card_pick": card_pick, "card_box": card_box,
+            "card_view": card_view}
 
 
 def _wire(ctx: PageContext, page: Page) -> None:
@@ -198,6 +257,32 @@ def _wire(ctx: PageContext, page: Page) -> None:
     def clear() -> dict[Any, Any]:
         return to_gradio(handlers.clear(ctx), page)
 
+    def map_view(by: str) -> dict[Any, Any]:
+        return to_gradio(handlers.map_view(ctx, by), page)
+
+    def map_cell(by: str, cell: str | None) -> dict[Any, Any]:
+        return to_gradio(handlers.map_cell(ctx, by, cell), page)
+
+    def map_cell_click(by: str, evt: gr.EventData) -> dict[Any, Any]:
+        """A click on a table cell: the cell picker shows it, and its cards are listed."""
+        cell = evt._data.get("cell") if isinstance(evt._data, dict) else None
+        out = to_gradio(handlers.map_cell(ctx, by, cell), page)
+        out[page.map_cell] = gr.update(value=cell)
+        return out
+
+    map_cell_click.__annotations__["evt"] = gr.EventData
+
+    def map_open_card(card_id: str | None) -> dict[Any, Any]:
+        return to_gradio(handlers.map_open_card(ctx, card_id), page)
+
+    def map_ask(cell: str | None, theme: str, state: ChatState) -> Iterator[dict[Any, Any]]:
+        """To the chat tab, then ask the cell's strategy question there."""
+        question = handlers.map_question(ctx, cell)
+        if not question:
+            return
+        yield to_gradio(Reply(tab="chat"), page)
+        yield from on_ask(question, theme, state)
+
     def thumbs_up(comment: str, state: ChatState) -> dict[Any, Any]:
         return to_gradio(handlers.feedback(ctx, state, "up", comment), page)
 
@@ -214,6 +299,12 @@ def _wire(ctx: PageContext, page: Page) -> None:
     page.chatbot.clear(clear, None, page.outputs(CLEAR_FIELDS), **private)
     page.up.click(thumbs_up, [page.comment, page.state], page.outputs(FEEDBACK_FIELDS), **private)
     page.down.click(thumbs_down, [page.comment, page.state], page.outputs(FEEDBACK_FIELDS), **private)
+    page.map_by.change(map_view, [page.map_by], page.outputs(MAP_FIELDS), **private)
+    page.map_cell.input(map_cell, [page.map_by, page.map_cell], page.outputs(MAP_CELL_FIELDS), **private)
+    page.map_html.cellclick(map_cell_click, [page.map_by], page.outputs(MAP_CELL_FIELDS + ("map_cells",)), **private)
+    page.map_card_pick.input(map_open_card, [page.map_card_pick], page.outputs(MAP_CARD_FIELDS), **private)
+    page.map_ask.click(map_ask, [page.map_cell, page.theme, page.state], page.outputs(ANSWER_FIELDS + ("tab",)),
+                       **private)
     gr.api(api_endpoint(ctx), api_name="ask")
 
 

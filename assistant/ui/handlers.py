@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant import render
+from assistant import evidence_map, render
 from assistant.errors import AssistantError
 from assistant.feedback import make_entry, record_feedback
 from assistant.types import Answer
@@ -124,9 +124,27 @@ def ask(ctx: PageContext, state: ChatState, message: str, theme: str | None) -> 
     state = state.answered(message, answer, said, assistant_message(render.chat_markdown(answer)))
     banner = (Banner("crisis", texts.CRISIS_BANNER) if answer.status == "crisis"
               else Banner("abstained", render.abstain_banner(answer)) if answer.status == "abstained" else None)
-    return Reply(messages=list(state.messages), state=state, sources=render.sources_markdown(answer, ctx.theme_titles),
+    sources = render.sources_markdown(answer, ctx.theme_titles)
+    on_map = render.map_context_markdown(map_context(ctx, answer))
+    if on_map:  # under the sources' summary line, above the citations: seen without scrolling
+        head, _, rest = sources.partition("\n\n")
+        sources = "\n\n".join(part for part in (head, on_map, rest) if part)
+    return Reply(messages=list(state.messages), state=state, sources=sources,
                  card_choices=ctx.card_choices(answer), banner=banner, download=save_download(ctx, answer),
                  feedback_status="")
+
+
+def map_context(ctx: PageContext, answer: Answer) -> list[str]:
+    """Where an answered question's strategies sit on the evidence map of the assistant's corpus."""
+    if answer.status != "answered" or not answer.strategies:
+        return []
+    try:
+        corpus = ctx.assistant.corpus
+        return evidence_map.answer_context(corpus.cards, corpus.taxonomy,
+                                           [(s.theme, s.title) for s in answer.strategies])
+    except Exception:  # the map is extra: never lose an answer over it
+        log.exception("evidence-map context failed")
+        return []
 
 
 def _failed(state: ChatState) -> Reply:
@@ -186,6 +204,70 @@ def feedback(ctx: PageContext, state: ChatState, rating: str, comment: str | Non
         log.warning("feedback not saved: %s", exc)
         return Reply(feedback_status=texts.FEEDBACK_FAILED)
     return Reply(comment="", feedback_status=texts.FEEDBACK_SAVED)
+
+
+# ------------------------------------------------------------------------------------------------
+# The evidence map (computed from the assistant's corpus on every event, so a reload changes it)
+
+
+def current_map(ctx: PageContext, by: str | None) -> evidence_map.EvidenceMap:
+    """The map of the corpus the assistant has loaded now, with ``by`` columns (default: kind)."""
+    corpus = ctx.assistant.corpus
+    columns: evidence_map.MapBy = by if by in evidence_map.BY_CHOICES else "kind"
+    return evidence_map.build_map(corpus.cards, corpus.taxonomy, columns)
+
+
+def cell_value(row_key: str, column: str) -> str:
+    return f"{row_key}|{column}"
+
+
+def cell_choices(m: evidence_map.EvidenceMap) -> list[tuple[str, str]]:
+    """Every cell for the cell picker: ``Strategy × column (n)``, row by row."""
+    return [(f"{r.label} × {c} ({m.count(r.key, c)})", cell_value(r.key, c)) for r in m.rows for c in m.columns]
+
+
+def map_view(ctx: PageContext, by: str | None) -> Reply:
+    """The map with ``by`` columns; the cell picker offers its cells, the card list is emptied."""
+    m = current_map(ctx, by)
+    return Reply(map_html=evidence_map.to_html_table(m), map_cells=cell_choices(m), map_cards=texts.MAP_CELL_EMPTY,
+                 map_card_choices=[], map_question="")
+
+
+def map_cell(ctx: PageContext, by: str | None, cell: str | None) -> Reply:
+    """The chosen cell's cards (title, year, country, design, inclusion) and the question about its strategy."""
+    m = current_map(ctx, by)
+    row_key, _, column = (cell or "").rpartition("|")
+    try:
+        row = m.row(row_key)
+    except KeyError:
+        return Reply(map_cards=texts.MAP_CELL_EMPTY, map_card_choices=[], map_question="")
+    cards = m.cell_cards(row_key, column)
+    heading = f"{row.label} × {column}: {len(cards)} card(s)"
+    text = render.map_cell_markdown(cards, heading) if cards else f"**{render.escape_html(heading)}**\n\n{texts.MAP_GAP}"
+    return Reply(map_html=evidence_map.to_html_table(m, selected=(row_key, column)), map_cards=text,
+                 map_card_choices=[(render.card_choice_label(c), c.id) for c in cards],
+                 map_question=map_question(ctx, cell))
+
+
+def map_question(ctx: PageContext, cell: str | None) -> str:
+    """The chat question about a cell's strategy ("What does the evidence say about …?"); "" for no cell."""
+    row_key = (cell or "").rpartition("|")[0]
+    try:
+        row = current_map(ctx, "kind").row(row_key)
+    except KeyError:
+        return ""
+    title = row.title if row.strategy else row.theme_title
+    if title[:1].isupper() and title[1:2].islower():
+        title = title[0].lower() + title[1:]
+    return texts.MAP_ASK.format(title=title)
+
+
+def map_open_card(ctx: PageContext, card_id: str | None) -> Reply:
+    """Open a card of the map in the card viewer (on the chat tab)."""
+    card = {c.id: c for c in ctx.assistant.corpus.cards}.get(card_id or "")
+    if card is None:
+        return Reply()
+    return Reply(card_view=render.card_markdown(card, ctx.theme_titles), card_open=True, tab="chat")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -78,6 +78,12 @@ class Reply:
     comment: str | Keep = KEEP  # the feedback comment box
     card_view: str | Keep = KEEP  # Markdown of the card viewer
     card_open: bool | Keep = KEEP  # whether the card viewer is open
+    map_html: str | Keep = KEEP  # the evidence map's HTML table
+    map_cells: list[tuple[str, str]] | Keep = KEEP  # the cell picker's (label, "row key|column") options; unselects
+    map_cards: str | Keep = KEEP  # Markdown list of the chosen cell's cards
+    map_card_choices: list[tuple[str, str]] | Keep = KEEP  # the chosen cell's cards to open; unselects
+    map_question: str | Keep = KEEP  # the question the "ask the chat" button asks ("" disables it)
+    tab: str | Keep = KEEP  # the tab to show: "chat" or "map"
 
     @property
     def changed(self) -> tuple[str, ...]:

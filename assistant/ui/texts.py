@@ -43,3 +43,16 @@ API_FAILED = "Something went wrong while answering; please try again."
 FEEDBACK_FIRST = "_Ask a question first: feedback is about the latest answer._"
 FEEDBACK_SAVED = "_Thank you: your feedback on the latest answer was saved._"
 FEEDBACK_FAILED = "_Sorry, your feedback could not be saved._"
+
+MAP_INTRO = (
+    "### Evidence map\n"
+    "Each row is a strategy of the review's model (leadership first); each column a kind of evidence. A cell "
+    "counts the evidence cards with a section on that strategy; darker means more cards, and **—** marks a gap "
+    "that no card covers. Click a cell (or choose it from the list) to see its cards."
+)
+MAP_BY_CHOICES = (("Kind of evidence", "kind"), ("Study design", "design"), ("Country", "country"),
+                  ("Year published", "year"))
+MAP_CELL_EMPTY = "_Choose a cell (strategy × column) to list its cards._"
+MAP_GAP = "_No card has a section on this strategy in this column: a gap in the evidence._"
+MAP_ASK = "What does the evidence say about {title}?"
+MAP_ASK_IDLE = "Ask the chat about this strategy (choose a cell first)"

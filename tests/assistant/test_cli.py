@@ -89,3 +89,10 @@ def test_missing_index_is_a_friendly_error(tmp_path: Path, monkeypatch: pytest.M
         get_settings.cache_clear()
     err = capsys.readouterr().err
     assert "peer-assist ingest" in err and "Traceback" not in err
+
+
+def test_ask_text_says_where_the_strategies_sit_on_the_map(cli_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["ask", "Who should supervise peer workers?"]) == 0
+    out = capsys.readouterr().out
+    assert "\nOn the evidence map:\n  - " in out
+    assert re.search(r"  - .+: \d+ of 1 review, \d+ of \d+ studies, \d+ of \d+ later research, \d+ of \d+ guidance", out)

@@ -4,7 +4,9 @@
 
 Uses the project index when it is built (``peer-assist ingest``); otherwise builds one in a
 temporary folder first. Starts the app on a free loopback port, then writes:
-first-visit.png, answered-with-sources.png and crisis.png.
+first-visit.png, answered-with-sources.png and crisis.png; the evidence map tab: map-by-kind.png (the
+default columns), map-by-country.png, map-cell-selected.png (a cell chosen, its cards listed); and the
+map exported by ``peer-assist map`` (evidence-map-kind-export.png). ``--only map`` skips the chat shots.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def _ask(page: Any, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", choices=("chat", "map"), help="take only the chat or only the map shots")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is missing: apt-get install -y chromium", file=sys.stderr)
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 "answered-with-sources.png": "Who should supervise peer workers?",
                 "crisis.png": "My peer worker told me she wants to kill herself tonight",
             }
-            for name, question in shots.items():
+            for name, question in shots.items() if args.only != "map" else ():
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 page = context.new_page()
                 page.goto(url)
@@ -99,11 +102,52 @@ def main(argv: list[str] | None = None) -> int:
                 page.screenshot(path=str(path))
                 print(f"wrote {path}")
                 context.close()
+            if args.only != "chat":
+                _map_shots(browser, url, args.out)
             browser.close()
+        if args.only != "chat":
+            from assistant.evidence_map import build_map, write_png
+
+            corpus = assistant.corpus
+            path = write_png(build_map(corpus.cards, corpus.taxonomy, "kind"), args.out / "evidence-map-kind-export.png")
+            print(f"wrote {path}")
     finally:
         demo.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _map_shots(browser: Any, url: str, out: Path) -> None:
+    """The evidence map tab: default columns, by country (whole page), a chosen cell with its cards."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    page.get_by_role("tab", name="Evidence map").click()
+    page.wait_for_selector("#evidence-map-table td[data-count]")
+    page.wait_for_timeout(500)
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(out / "map-by-kind.png"), full_page=True)
+    print(f"wrote {out / 'map-by-kind.png'}")
+    page.locator("#map-by").get_by_text("Country").click()
+    page.wait_for_selector("#evidence-map-table th[data-col='Norway']")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(out / "map-by-country.png"), full_page=True)
+    print(f"wrote {out / 'map-by-country.png'}")
+    page.locator("#map-by").get_by_text("Kind of evidence").click()
+    page.wait_for_selector("#evidence-map-table th[data-col='guidance']")
+    label = "Supervision that understands the peer role × study"
+    page.click("#map-cell input")
+    page.fill("#map-cell input", label)
+    page.locator("#map-cell [role=option]").filter(has_text=label).first.click()
+    page.wait_for_selector("#map-cards li")
+    page.wait_for_timeout(500)
+    page.locator("#map-by").evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(out / "map-cell-selected.png"))
+    print(f"wrote {out / 'map-cell-selected.png'}")
+    context.close()
 
 
 if __name__ == "__main__":

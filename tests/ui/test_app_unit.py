@@ -19,7 +19,8 @@ from assistant.settings import PROJECT_ROOT, Settings
 from assistant.types import Answer, Citation, StrategyItem
 from assistant.ui import handlers
 from assistant.ui import serve as serve_module
-from assistant.ui.app import ANSWER_FIELDS, CARD_FIELDS, CLEAR_FIELDS, FEEDBACK_FIELDS
+from assistant.ui.app import (ANSWER_FIELDS, CARD_FIELDS, CLEAR_FIELDS, FEEDBACK_FIELDS, MAP_CARD_FIELDS, MAP_CELL_FIELDS,
+                              MAP_FIELDS)
 from assistant.ui.handlers import PageContext, RequestError
 from assistant.ui.state import KEEP, Banner, ChatState, Reply
 from assistant.ui.texts import ALL_THEMES, CARD_EMPTY, CRISIS_BANNER, SEARCHING, SOURCES_EMPTY
@@ -233,7 +234,8 @@ def test_card_choices_put_cited_cards_first(ctx: PageContext, corpus: Corpus) ->
 
 
 def test_every_handler_changes_only_what_its_event_outputs(ctx: PageContext) -> None:
-    assert {f.name for f in fields(Reply)} == set(CLEAR_FIELDS + CARD_FIELDS + FEEDBACK_FIELDS)
+    assert {f.name for f in fields(Reply)} == set(CLEAR_FIELDS + CARD_FIELDS + FEEDBACK_FIELDS + MAP_FIELDS
+                                                  + MAP_CARD_FIELDS)
     state = ask(ctx, QUESTION).state
     assert isinstance(state, ChatState)
     for message in (QUESTION, "Write me a poem", "I want to kill myself", "boom", "x" * (ctx.max_chars + 1)):
@@ -243,6 +245,9 @@ def test_every_handler_changes_only_what_its_event_outputs(ctx: PageContext) -> 
     assert set(handlers.clear(ctx).changed) == set(CLEAR_FIELDS)
     assert set(handlers.open_card(ctx, next(iter(ctx.cards))).changed) == set(CARD_FIELDS)
     assert set(handlers.feedback(ctx, state, "up", "").changed) <= set(FEEDBACK_FIELDS)
+    assert set(handlers.map_view(ctx, "kind").changed) == set(MAP_FIELDS)
+    assert set(handlers.map_cell(ctx, "kind", "support-development/supervision|study").changed) == set(MAP_CELL_FIELDS)
+    assert set(handlers.map_open_card(ctx, next(iter(ctx.cards))).changed) == set(MAP_CARD_FIELDS)
 
 
 def test_old_answer_files_are_pruned(tmp_path: Path) -> None:
