@@ -25,7 +25,8 @@ from tests.resilience.conftest import (
     start_cli,
 )
 
-pytestmark = pytest.mark.timeout(300)
+# Two processes and a real reindex each: the slow tier (make test), not the fast gate (make check).
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 QUESTIONS = (QUESTION, "What training do peer workers need?", "How can leaders show they support peer work?",
              "What should we do before our first peer worker starts?")
