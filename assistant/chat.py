@@ -152,8 +152,10 @@ class Assistant:
             self.crisis_check.check(self.embedder.embed_query("warm up"))
 
     def reload(self) -> None:
+        """Forget what was loaded from the index and the corpus (after a reindex)."""
         self.retriever.reload()
-        self.__dict__.pop("corpus", None)
+        for name in ("corpus", "coverage"):
+            self.__dict__.pop(name, None)
 
     # ---- stages ----------------------------------------------------------------------------------
     def clean_question(self, question: Any) -> str:

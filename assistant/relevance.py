@@ -4,8 +4,9 @@ Ranking says which passages are nearest; it does not say whether any of them spe
 question. The gate scores every candidate (the fused list plus every passage of the strategies the
 question matches best) with a small logistic model over signals that carry across questions: the
 passage's cosine with the question and its distance from the best cosine, its BM25 score relative
-to the best, how well its strategy matches the question relative to the best strategy, and whether
-it is a summary. The weights are learned on the gold *tune* split only
+to the best, how well its strategy matches the question relative to the best strategy (by the
+strategy's title and by its best passages), how well its curated questions match, and whether it is
+a summary. The weights are learned on the gold *tune* split only
 (``python -m evals.train_relevance``, stored in ``assistant/relevance_model.json``); the floor that
 turns a score into "relevant" is a setting. Fewer passages pass when fewer are relevant: nothing is
 padded to a fixed count.
