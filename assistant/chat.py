@@ -120,7 +120,9 @@ class Assistant:
         if (not self.settings.relevance.relevance_gate or result.enumerated_cards
                 or not self.gate.applies_to(self.embedder.name)):
             return result
-        judged = self.gate.judge(result, self.retriever.index, self.query_tokens(followup), theme)
+        # Retrieval already scored every passage with BM25; tokens are only needed without those scores.
+        tokens = self.query_tokens(followup) if result.lexical_scores is None else []
+        judged = self.gate.judge(result, self.retriever.index, tokens, theme)
         kept = self.gate.select(judged)
         cards = {j.passage.passage.card_id for j in kept}
         floor = self.settings.relevance.aspect_floor

@@ -74,7 +74,7 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
                 pool.setdefault(p.id, ScoredPassage(p, 0.0))
     if not pool:
         return []
-    cos_all = index.cosines(result.query_vector)
+    cos_all = result.cosines if result.cosines is not None else index.cosines(result.query_vector)
     bm25_all = (result.lexical_scores if result.lexical_scores is not None
                 else index.bm25.get_scores(list(query_tokens)) if query_tokens else np.zeros(len(index.passages)))
     ids = list(pool)
@@ -83,12 +83,10 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
            else np.asarray([pool[i].dense if pool[i].dense is not None else 0.0 for i in ids]))
     bm = np.asarray([bm25_all[r] for r in rows], dtype="float64")
     best_cos, best_bm = float(cos.max()), float(bm.max()) if bm.size else 0.0
-    question_rows = [i for rows_ in index.questions_of.values() for i in rows_]
-    if cos_all is not None and question_rows:
-        best_q = float(cos_all[question_rows].max())
-    else:
-        best_q = best_cos
-    best_qbm = float(bm25_all[question_rows].max()) if question_rows else 0.0
+    question_rows = index.question_rows
+    best_q = float(cos_all[question_rows].max()) if cos_all is not None and question_rows.size else best_cos
+    best_qbm = float(bm25_all[question_rows].max()) if question_rows.size else 0.0
+    questions = {pid: _question_features(index, pid, cos_all, bm25_all, best_q, best_qbm) for pid in ids}
     strat = {(m.theme, m.strategy): m.score for m in result.strategy_matches}
     best_strat = result.strategy_matches[0].score if result.strategy_matches else 0.0
     # How close the passage's strategy (or, for a summary, its card) comes at its best: a strategy
@@ -105,7 +103,7 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
     for pid in ids:
         p = pool[pid].passage
         if p.section == "strategy":
-            q_gap = _question_features(index, pid, cos_all, bm25_all, best_q, best_qbm)[0]
+            q_gap = questions[pid][0]
             key = (p.theme or "", p.strategy or "")
             group_q[key] = max(group_q.get(key, -1.0), q_gap)
     out: list[tuple[ScoredPassage, tuple[float, ...]]] = []
@@ -122,7 +120,7 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
             1.0 if p.card_id in result.mentioned_cards else 0.0,
             group_best[key if not summary else ("card", p.card_id)] - best_cos,
             1.0 if float(cos[j]) >= card_best[p.card_id] else 0.0,
-            *_question_features(index, pid, cos_all, bm25_all, best_q, best_qbm),
+            *questions[pid],
             group_q.get(key, -0.5) if not summary else -0.5,
         )))
     return out
@@ -148,6 +146,7 @@ class RelevanceGate:
         self.settings = settings
         self._model = model
         self.model_file = model_file
+        self._trained_for: str | None = None
 
     @property
     def model(self) -> RelevanceModel:
@@ -158,10 +157,11 @@ class RelevanceGate:
     def applies_to(self, embedding_model: str) -> bool:
         """The weights fit the cosines of the model they were trained with; with another model (the
         hash embedder of the unit tests) the gate stands aside and the ranking alone decides."""
-        if self._model is None:
-            trained_for = json.loads(self.model_file.read_text(encoding="utf-8")).get("embedding_model")
-            return bool(trained_for == embedding_model)
-        return self.model.embedding_model == embedding_model
+        if self._model is not None:
+            return self._model.embedding_model == embedding_model
+        if self._trained_for is None:  # read once, without loading (or validating) the weights
+            self._trained_for = str(json.loads(self.model_file.read_text(encoding="utf-8")).get("embedding_model"))
+        return self._trained_for == embedding_model
 
     def judge(self, result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
               theme: str | None = None) -> list[Judgement]:

@@ -7,10 +7,10 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.errors import CorpusError, Problem
-from ingest.safe_yaml import safe_yaml
+from ingest.safe_yaml import load_data_file
 
 GAPS_FILE = "known_gaps.yaml"
 
@@ -53,14 +53,7 @@ def load_gaps(path: Path) -> KnownGaps:
     """Read the known-gaps list; a missing file means no known gaps. Raises CorpusError on bad entries."""
     if not path.exists():
         return KnownGaps()
-    try:
-        data = safe_yaml(path.read_text(encoding="utf-8"))
-        gaps = KnownGaps.model_validate(data)
-    except ValidationError as exc:
-        raise CorpusError([Problem(path.name, ".".join(str(p) for p in err["loc"]) or GAPS_FILE, err["msg"],
-                                   "fix the entry in corpus/known_gaps.yaml") for err in exc.errors()]) from None
-    except Exception as exc:  # noqa: BLE001 - YAML and decoding errors alike
-        raise CorpusError([Problem(path.name, GAPS_FILE, f"cannot be read: {exc}", "make it valid UTF-8 YAML")]) from None
+    gaps = load_data_file(path, KnownGaps)
     ids = [g.id for g in gaps.gaps]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -32,3 +38,24 @@ def safe_yaml(text: str) -> Any:
         if getattr(event, "anchor", None):
             raise yaml.YAMLError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader subclass
+
+
+def load_data_file(path: Path, model: type[M]) -> M:
+    """A data file beside the taxonomy (``corpus/<name>.yaml``) read with :func:`safe_yaml` and checked
+    against a pydantic ``model``; raises CorpusError naming the file, each bad entry and the fix."""
+    from pydantic import ValidationError
+
+    from ingest.errors import CorpusError, Problem
+
+    try:
+        data = safe_yaml(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorpusError([Problem(str(path), path.name, "the file is missing",
+                                   f"restore corpus/{path.name} from the repository")]) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CorpusError([Problem(path.name, path.name, f"cannot be read: {exc}", "make it valid UTF-8 YAML")]) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise CorpusError([Problem(path.name, ".".join(str(p) for p in err["loc"]) or path.name, err["msg"],
+                                   f"fix the entry in corpus/{path.name}") for err in exc.errors()]) from None

@@ -95,34 +95,29 @@ class EvidenceStore:
     def count(self) -> int:
         return self.collection().count() if self.exists() else 0
 
+    def _pages(self, include: list[Any]) -> Iterator[dict[str, Any]]:
+        """The whole collection, page by page (Chroma caps one ``get``)."""
+        col = self.collection()
+        offset = 0
+        while True:
+            batch = col.get(include=include, limit=GET_PAGE, offset=offset)
+            yield dict(batch)
+            if len(batch["ids"]) < GET_PAGE:
+                return
+            offset += GET_PAGE
+
     def ids(self) -> set[str]:
         if not self.exists():
             return set()
-        col = self.collection()
-        out: set[str] = set()
-        offset = 0
-        while True:
-            batch = col.get(include=[], limit=GET_PAGE, offset=offset)
-            out.update(batch["ids"])
-            if len(batch["ids"]) < GET_PAGE:
-                return out
-            offset += GET_PAGE
+        return {pid for batch in self._pages([]) for pid in batch["ids"]}
 
     def passages(self) -> list[Passage]:
         """Every passage in the collection, in card order."""
-        col = self.collection()
-        out: list[Passage] = []
-        offset = 0
-        while True:
-            batch = col.get(include=["metadatas"], limit=GET_PAGE, offset=offset)
-            out.extend(from_metadata(dict(m)) for m in batch["metadatas"] or [])
-            if len(batch["ids"]) < GET_PAGE:
-                break
-            offset += GET_PAGE
+        out = [from_metadata(dict(m)) for batch in self._pages(["metadatas"]) for m in batch["metadatas"] or []]
         out.sort(key=lambda p: (p.card_id, p.ordinal))
         return out
 
-    def passages_with_vectors(self) -> list[tuple[Passage, list[float] | None]]:
+    def passages_with_vectors(self) -> list[tuple[Passage, Sequence[float] | None]]:
         """Every passage with its stored vector, read together page by page (so a reindex in another
         process can never pair a passage with a vector it has already deleted). An embedded reader
         whose vector index went stale under a reindex in another process cannot read vectors: it
@@ -130,23 +125,14 @@ class EvidenceStore:
         from chromadb.errors import ChromaError
 
         try:
-            return self._passages_with_vectors()
+            out: list[tuple[Passage, Sequence[float] | None]] = []
+            for batch in self._pages(["metadatas", "embeddings"]):
+                vectors = batch["embeddings"] if batch["embeddings"] is not None else []
+                out.extend((from_metadata(dict(m)), v) for m, v in zip(batch["metadatas"] or [], vectors)
+                           if m is not None)
         except ChromaError as exc:
             log.warning("could not read passage vectors (%s); relevance uses query cosines only", exc)
             return [(p, None) for p in self.passages()]
-
-    def _passages_with_vectors(self) -> list[tuple[Passage, list[float] | None]]:
-        col = self.collection()
-        out: list[tuple[Passage, list[float] | None]] = []
-        offset = 0
-        while True:
-            batch = col.get(include=["metadatas", "embeddings"], limit=GET_PAGE, offset=offset)
-            vectors = batch["embeddings"] if batch["embeddings"] is not None else []
-            out.extend((from_metadata(dict(m)), [float(x) for x in v])
-                       for m, v in zip(batch["metadatas"] or [], vectors) if m is not None)
-            if len(batch["ids"]) < GET_PAGE:
-                break
-            offset += GET_PAGE
         out.sort(key=lambda pv: (pv[0].card_id, pv[0].ordinal))
         return out
 

@@ -7,10 +7,9 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ingest.errors import CorpusError, Problem
-from ingest.safe_yaml import safe_yaml
+from ingest.safe_yaml import load_data_file
 from ingest.text import Tokenizer
 
 VOCABULARY_FILE = "vocabulary.yaml"
@@ -126,17 +125,4 @@ class Vocabulary(_Frozen):
 
 def load_vocabulary(path: Path) -> Vocabulary:
     """Read and check the vocabulary file; raises CorpusError naming every problem."""
-    try:
-        data = safe_yaml(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CorpusError([Problem(str(path), VOCABULARY_FILE, "the vocabulary file is missing",
-                                   "restore corpus/vocabulary.yaml from the repository")]) from None
-    except Exception as exc:  # noqa: BLE001 - YAML and decoding errors alike
-        raise CorpusError([Problem(path.name, VOCABULARY_FILE, f"cannot be read: {exc}",
-                                   "make it valid UTF-8 YAML")]) from None
-    try:
-        return Vocabulary.model_validate(data)
-    except ValidationError as exc:
-        raise CorpusError([Problem(path.name, ".".join(str(p) for p in err["loc"]) or VOCABULARY_FILE,
-                                   err["msg"], "fix the entry in corpus/vocabulary.yaml")
-                           for err in exc.errors()]) from None
+    return load_data_file(path, Vocabulary)

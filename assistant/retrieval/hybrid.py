@@ -34,6 +34,7 @@ class RetrievalResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     candidates: list[ScoredPassage] = field(default_factory=list)  # every fused candidate, best first
     lexical_scores: Any = None  # BM25 score of every passage of the index (numpy array), for the relevance gate
+    cosines: Any = None  # the question's cosine with every passage (numpy array; None without stored vectors)
 
 
 class HybridRetriever:
@@ -126,7 +127,8 @@ class HybridRetriever:
         lexical = stages.lexical_hits(index, scores, n_cand, theme) if mode in ("hybrid", "bm25") else []
         timings["bm25"] = _ms(t)
 
-        best_dense = index.best_text_cosine(vector)
+        cosines = index.cosines(vector)
+        best_dense = index.best_text_cosine(cosines)
         if best_dense is None:  # a store that cannot list its vectors: the best text hit it returned
             best_dense = max((sim for p, sim in dense if p.section != QUESTION_SECTION), default=0.0)
         dense, lexical = index.lift(dense), index.lift(lexical)
@@ -137,7 +139,7 @@ class HybridRetriever:
         matches = self.strategy_matches(vector, query=query) if mode != "bm25" else []
         result = RetrievalResult([], best_dense, list(vector), matches,
                                  timings_ms=timings, mentioned_cards=mentioned, candidates=scored,
-                                 lexical_scores=scores)
+                                 lexical_scores=scores, cosines=cosines)
         if (self.is_enumerative(query) if enumerate_all is None else enumerate_all) and matches:
             result.passages, result.enumerated_cards = stages.enumerate_strategy(
                 scored, matches, index.by_strategy, theme, margin=s.enumeration_margin,

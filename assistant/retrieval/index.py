@@ -101,14 +101,14 @@ class PassageIndex:
         self.vectors = np.asarray(vectors, dtype="float32") if vectors is not None else None
         self.position = {p.id: i for i, p in enumerate(self.passages)}
         self.text_rows = np.asarray([i for i, p in enumerate(self.passages) if p.section != QUESTION_SECTION], dtype=int)
+        self.question_rows = np.asarray([i for rows in self.questions_of.values() for i in rows], dtype=int)
 
-    def best_text_cosine(self, vector: Sequence[float]) -> float | None:
-        """The best cosine of the question with any passage of card text (questions left out: the
-        scope check was calibrated on text), or None without stored vectors."""
-        cos = self.cosines(vector)
-        if cos is None or not self.text_rows.size:
+    def best_text_cosine(self, cosines: np.ndarray | None) -> float | None:
+        """The best of ``cosines`` (from :meth:`cosines`) over passages of card text (questions left
+        out: the scope check was calibrated on text), or None without stored vectors."""
+        if cosines is None or not self.text_rows.size:
             return None
-        return float(cos[self.text_rows].max())
+        return float(cosines[self.text_rows].max())
 
     def cosines(self, vector: Sequence[float]) -> np.ndarray | None:
         """Cosine of the question with every passage (vectors are L2-normalised), or None."""
