@@ -30,7 +30,7 @@ from assistant.safety import CRISIS_MESSAGE, SafetyVerdict, SemanticCrisisCheck,
 from assistant.scope import ScopeCheck
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer
-from ingest import embedding
+from ingest import embedding, pipeline
 from ingest.cards import Corpus, load_corpus
 from ingest.gaps import GAPS_FILE, load_gaps
 from ingest.store import EvidenceStore
@@ -53,6 +53,12 @@ class Assistant:
         self._composer = composer
         self._llm_client = llm_client
         self._lock = threading.Lock()
+        self._pinned = threading.local()
+        self._live = Loaded(self, None)
+        self._checked = 0.0
+        self._building = False
+        #: how many times a new index generation was switched to (for tests and the bench)
+        self.switches = 0
 
     # ---- lazy collaborators ------------------------------------------------------------------------
     @cached_property
@@ -63,9 +69,9 @@ class Assistant:
     def taxonomy(self) -> Taxonomy:
         return load_taxonomy(self.settings.index.themes_file())
 
-    @cached_property
+    @property
     def corpus(self) -> Corpus:
-        return load_corpus(self.settings.index.corpus_dir, self.settings.index.max_card_bytes)
+        return self._view().corpus
 
     @property
     def embedder(self) -> Embedder:
@@ -97,15 +103,13 @@ class Assistant:
     def scope(self) -> ScopeCheck:
         return ScopeCheck(self.settings.scope, self.vocabulary)
 
-    @cached_property
+    @property
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.settings.retrieval, self.embedder, self.taxonomy, self.vocabulary, self.store,
-                               cache_dir=self.settings.index.index_dir)
+        return self._view().retriever
 
-    @cached_property
+    @property
     def coverage(self) -> CoverageCheck:
-        gaps = load_gaps(self.settings.index.data_file(GAPS_FILE))
-        return CoverageCheck(self.vocabulary, gaps, self.corpus.cards, self.taxonomy)
+        return self._view().coverage
 
     @cached_property
     def gate(self) -> RelevanceGate:
@@ -136,28 +140,97 @@ class Assistant:
                                   j.passage.dense_rank) for j in kept]
         return dataclasses.replace(result, passages=passages)
 
-    @cached_property
+    @property
     def composer(self) -> Composer:
-        if self._composer is not None:
-            return self._composer
-        grounded = GroundedComposer(self.settings.compose, self.taxonomy, self.vocabulary, self.retriever.idf)
-        if self.settings.compose.composer == "llm":
-            from assistant.compose.llm import LLMComposer
+        return self._view().composer
 
-            return LLMComposer(self.settings.llm, grounded, self.vocabulary.tokenizer, client=self._llm_client)
-        return grounded
+    # ---- index generations: what a reindex changes, swapped whole between requests --------------
+    def _view(self) -> Loaded:
+        """The generation this thread's request is pinned to, else the live one."""
+        pinned = getattr(self._pinned, "loaded", None)
+        return pinned if pinned is not None else self._live
+
+    @property
+    def generation(self) -> str | None:
+        """The index generation the live answer path was loaded from (None before the first check)."""
+        return self._live.generation
+
+    def _pin(self) -> tuple[Loaded, bool]:
+        """Pin this thread to the live generation for one request (nested calls keep the outer pin)."""
+        pinned = getattr(self._pinned, "loaded", None)
+        if pinned is not None:
+            return pinned, False
+        self._watch()
+        self._pinned.loaded = self._live
+        return self._live, True
+
+    def _unpin(self, owner: bool) -> None:
+        if owner:
+            self._pinned.loaded = None
+
+    def _watch(self) -> None:
+        """At most every ``generation_check_s``: read the index generation (a small file or the
+        collection's metadata); when it is not the loaded one, build the new generation in a
+        background thread and swap it in when it is ready. Requests never wait for it."""
+        every = self.settings.ui.generation_check_s
+        if every <= 0:
+            return
+        now = time.monotonic()
+        if now - self._checked < every:
+            return
+        with self._lock:
+            if now - self._checked < every or self._building:
+                return
+            self._checked = now
+        try:
+            current = read_generation(self.settings, self.store if self.settings.index.chroma_host else None)
+        except Exception:  # a failed check keeps the loaded generation; the next one retries
+            log.warning("could not read the index generation", exc_info=True)
+            return
+        if self._live.generation is None:  # loaded before any check: it is taken to be the one on disk
+            self._live.generation = current
+            return
+        if current is None or current == self._live.generation:
+            return
+        with self._lock:
+            if self._building:
+                return
+            self._building = True
+        threading.Thread(target=self._switch_to, args=(current,), name="peer-assist-reindex", daemon=True).start()
+
+    def _switch_to(self, generation: str) -> None:
+        """Build every part of ``generation`` off to the side, then swap one reference."""
+        t0 = time.perf_counter()
+        try:
+            fresh = Loaded(self, generation)
+            fresh.build()
+            self._live = fresh  # one reference: a request sees the old generation or the new one, never half
+            self.switches += 1
+            log.info("switched to index generation %s in %.2f s", generation, time.perf_counter() - t0)
+        except Exception:  # keep answering from the old generation; the next check retries
+            log.warning("could not load index generation %s; still answering from %s", generation,
+                        self._live.generation, exc_info=True)
+        finally:
+            with self._lock:
+                self._building = False
+                self._checked = 0.0
 
     def warm_up(self) -> None:
         """Load the model, the passages and the crisis classifier now (the UI calls this before serving)."""
+        if self.settings.ui.generation_check_s > 0 and self._live.generation is None and not self._live.built:
+            try:  # stamped before loading: an ingest that lands while loading is switched to later
+                self._live.generation = read_generation(self.settings, self.store if self.settings.index.chroma_host else None)
+            except Exception:  # the first request's check stamps it instead
+                log.warning("could not read the index generation", exc_info=True)
         self.retriever.warm_up()
         if self.settings.safety.semantic_crisis_check:
             self.crisis_check.check(self.embedder.embed_query("warm up"))
 
     def reload(self) -> None:
-        """Forget what was loaded from the index and the corpus (after a reindex)."""
-        self.retriever.reload()
-        for name in ("corpus", "coverage"):
-            self.__dict__.pop(name, None)
+        """Forget what was loaded from the index and the corpus (after a reindex); the next request
+        loads them again. A long-lived assistant also switches by itself (``generation_check_s``)."""
+        self._live = Loaded(self, None)
+        self._checked = 0.0
 
     # ---- stages ----------------------------------------------------------------------------------
     def clean_question(self, question: Any) -> str:
@@ -212,7 +285,15 @@ class Assistant:
 
     # ---- the orchestrator ------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[str] | None = None, theme: str | None = None) -> Answer:
-        """Answer one question; ``history`` holds the earlier user questions of this conversation."""
+        """Answer one question; ``history`` holds the earlier user questions of this conversation.
+        The whole answer comes from one index generation (see ``_watch``)."""
+        _, owner = self._pin()
+        try:
+            return self._ask(question, history, theme)
+        finally:
+            self._unpin(owner)
+
+    def _ask(self, question: str, history: Sequence[str] | None, theme: str | None) -> Answer:
         t0 = time.perf_counter()
         q = self.clean_question(question)
         history = self.clean_history(history)
@@ -303,3 +384,65 @@ class Assistant:
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
+
+
+def read_generation(settings: Settings, store: Any | None = None) -> str | None:
+    """The index generation ingest last completed (None when there is no complete index): from the
+    collection's metadata in server mode, so replicas with their own index directories agree."""
+    current = getattr(pipeline, "current_generation", None)
+    if current is not None:
+        return current(settings.index.index_dir, store=store)
+    # TEMPORARY until the generation contract lands: a complete manifest's modification time.
+    path = settings.index.index_dir / pipeline.MANIFEST
+    manifest = pipeline.read_manifest(settings.index.index_dir)
+    if not manifest or manifest.get("state") != "complete":
+        return None
+    return str(path.stat().st_mtime_ns)
+
+
+class Loaded:
+    """What the answer path reads from one index generation: the corpus, the retriever (passages,
+    BM25, vectors), the coverage check and the composer (which reads the retriever's IDF). Each part
+    loads lazily; a live switch builds them all first (``build``)."""
+
+    def __init__(self, owner: Assistant, generation: str | None) -> None:
+        self._owner = owner
+        self.generation = generation
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        return "retriever" in self.__dict__
+
+    @cached_property
+    def corpus(self) -> Corpus:
+        s = self._owner.settings
+        return load_corpus(s.index.corpus_dir, s.index.max_card_bytes)
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        o = self._owner
+        return HybridRetriever(o.settings.retrieval, o.embedder, o.taxonomy, o.vocabulary, o.store,
+                               cache_dir=o.settings.index.index_dir)
+
+    @cached_property
+    def coverage(self) -> CoverageCheck:
+        o = self._owner
+        gaps = load_gaps(o.settings.index.data_file(GAPS_FILE))
+        return CoverageCheck(o.vocabulary, gaps, self.corpus.cards, o.taxonomy)
+
+    @cached_property
+    def composer(self) -> Composer:
+        o = self._owner
+        if o._composer is not None:
+            return o._composer
+        grounded = GroundedComposer(o.settings.compose, o.taxonomy, o.vocabulary, self.retriever.idf)
+        if o.settings.compose.composer == "llm":
+            from assistant.compose.llm import LLMComposer
+
+            return LLMComposer(o.settings.llm, grounded, o.vocabulary.tokenizer, client=o._llm_client)
+        return grounded
+
+    def build(self) -> None:
+        """Load every part now (a live switch does this before the swap, so no request waits)."""
+        _ = self.retriever.index, self.coverage, self.composer

@@ -20,7 +20,8 @@ log = logging.getLogger("assistant.cli")
 def _settings(args: argparse.Namespace) -> Settings:
     """Environment settings with the command's flags applied on top."""
     overrides: dict[str, Any] = {}
-    for flag, key in (("corpus", "corpus_dir"), ("index_dir", "index_dir"), ("host", "host"), ("port", "port")):
+    for flag, key in (("corpus", "corpus_dir"), ("index_dir", "index_dir"), ("host", "host"), ("port", "port"),
+                      ("allow_no_login", "allow_no_login")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[key] = value
@@ -468,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--allow-no-login", action="store_true", default=None,
+                   help="serve a non-loopback --host without a login (anyone who reaches it can use it)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("map", help="the evidence map (strategies × kinds of evidence) as PNG, HTML and CSV")

@@ -14,9 +14,16 @@ from ingest.errors import (
     StoreUnavailableError,
 )
 
-__all__ = ["AssistantError", "CorpusError", "EmptyCorpusError", "IndexBusyError", "IndexNotBuiltError",
-           "InvalidQuestionError", "ModelUnavailableError", "Problem", "SettingsError", "StoreUnavailableError"]
+__all__ = ["AssistantError", "CorpusError", "EmptyCorpusError", "ExposureError", "IndexBusyError",
+           "IndexNotBuiltError", "InvalidQuestionError", "ModelUnavailableError", "Problem", "SettingsError", "StoreUnavailableError"]
 
 
 class InvalidQuestionError(AssistantError):
     help_message = "Ask a question in plain words, for example: “Who should supervise peer workers?”"
+
+
+class ExposureError(AssistantError):
+    """``serve`` was asked to listen beyond this machine with no login."""
+
+    help_message = ("Set a login (PEER_ASSIST_AUTH_USER and PEER_ASSIST_AUTH_PASSWORD), or pass --allow-no-login "
+                    "if anyone who can reach this address may use the assistant, or serve on 127.0.0.1.")

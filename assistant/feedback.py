@@ -5,7 +5,9 @@ holding a lock on a sidecar ``<file>.lock`` (filelock), as one ``write()`` of on
 descriptor opened with ``O_APPEND``. Readers need no lock: a line is either fully there or absent.
 
 Each entry holds ``time, question, answer, status, citations, rating, comment, settings_hash``
-(the UI fills them; :func:`make_entry` builds one from an answer).
+(the UI fills them; :func:`make_entry` builds one from an answer). The UI bounds each entry
+(``max_feedback_bytes``): an entry that would be longer keeps its citations' ids only and a cut
+answer, with ``truncated: true``.
 """
 
 from __future__ import annotations
@@ -52,13 +54,44 @@ def make_entry(*, question: str, answer: str, status: str, citations: list[dict[
     }
 
 
-def record_feedback(path: Path | str, entry: dict[str, Any], *, timeout: float = 10.0) -> None:
-    """Append ``entry`` as one JSON line; safe with concurrent writers (threads and processes)."""
+def _line(entry: dict[str, Any]) -> bytes:
+    # ensure_ascii keeps the line free of raw line separators (U+2028 etc.) that could split it.
+    return (json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+
+
+def bounded(entry: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """``entry`` cut to at most ``max_bytes`` as a JSON line, so the log grows by a bounded amount per
+    click: citations keep their card ids and numbers only, then the answer text is cut (marked
+    ``truncated``). Raises FeedbackError when even that does not fit."""
+    if len(_line(entry)) <= max_bytes:
+        return entry
+    out = dict(entry, truncated=True)
+    cites = out.get("citations")
+    if isinstance(cites, list):
+        out["citations"] = [{k: c.get(k) for k in ("n", "card_id", "chunk_id")} if isinstance(c, dict) else c
+                            for c in cites]
+    for key in ("answer", "question", "comment"):
+        text = str(out.get(key) or "")
+        excess = len(_line(out)) - max_bytes
+        if excess <= 0:
+            break
+        # ensure_ascii: one character can take up to 12 bytes (a surrogate pair as two \\uXXXX).
+        out[key] = text[:max(0, len(text) - excess - 16)] + " …"
+        while len(_line(out)) > max_bytes and out[key] != " …":
+            out[key] = out[key][:max(0, len(out[key]) // 2 - 2)] + " …"
+    if len(_line(out)) > max_bytes:
+        raise FeedbackError(f"A feedback entry does not fit in {max_bytes:,} bytes.")
+    return out
+
+
+def record_feedback(path: Path | str, entry: dict[str, Any], *, timeout: float = 10.0,
+                    max_bytes: int | None = None) -> None:
+    """Append ``entry`` as one JSON line (cut to ``max_bytes``); safe with concurrent writers
+    (threads and processes)."""
     if not isinstance(entry, dict):
         raise TypeError(f"a feedback entry must be a dict, not {type(entry).__name__}")
     path = Path(path)
-    # ensure_ascii keeps the line free of raw line separators (U+2028 etc.) that could split it.
-    line = (json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+    line = _line(bounded(entry, max_bytes) if max_bytes else entry)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(lock_path(path)), timeout=timeout):

@@ -116,6 +116,21 @@ class UISettings(_Group):
     auth_user: str | None = Field(None, description="With auth_password, require a login for the UI.")
     auth_password: SecretStr | None = Field(None, description="Password for auth_user.")
     feedback_path: Path | None = Field(None, description="JSON-lines feedback log; default <index_dir>/feedback.jsonl.")
+    allow_no_login: bool = Field(False, description="Serve a non-loopback address without a login: the operator "
+                                                    "accepts that anyone who reaches it can use it.")
+    concurrency_limit: int = Field(4, ge=1, le=64, description="Answers computed at once (/ask and the chat share them).")
+    queue_max_size: int = Field(64, ge=1, le=10_000,
+                                description="Requests waiting for an answer; past it a request is told the server is busy.")
+    rate_limit_per_minute: float = Field(120.0, ge=0.0, le=100_000.0,
+                                         description="Sustained /ask and feedback requests per client and minute (0: no limit).")
+    rate_limit_burst: int = Field(20, ge=1, le=10_000, description="Requests a client may make at once before the rate applies.")
+    trust_proxy_headers: bool = Field(False, description="Rate-limit by X-Real-IP / X-Forwarded-For (only behind "
+                                                         "a reverse proxy you run, which sets them).")
+    max_feedback_bytes: int = Field(64_000, ge=2_000, le=10_000_000,
+                                    description="Largest feedback entry written (longer answers are cut to fit).")
+    generation_check_s: float = Field(1.0, ge=0.0, le=3600.0,
+                                      description="A long-lived assistant checks for a new index generation at most "
+                                                  "this often, and switches to it (0: never).")
 
     @field_validator("feedback_path", mode="after")
     @classmethod

@@ -48,6 +48,9 @@ footer { visibility: hidden; }
 MAP_CLICK_JS = ("element.addEventListener('click', (e) => { const td = e.target.closest('td[data-row]'); "
                 "if (td) trigger('cellclick', {cell: td.dataset.row + '|' + td.dataset.col}); });")
 
+#: The concurrency group of every event that computes an answer (the chat and the /ask API).
+ANSWERS = "answers"
+
 #: The Reply fields each kind of event may change (its Gradio outputs, in ``Page.outputs``).
 ANSWER_FIELDS = ("messages", "question_box", "state", "sources", "card_choices", "banner", "download",
                  "feedback_status")
@@ -153,7 +156,24 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
 
         # every page load draws the map of the corpus the assistant has now (a reload changes it)
         demo.load(map_on_load, [page.map_by], page.outputs(MAP_FIELDS), api_visibility="private")
+    configure_queue(demo, settings)
     return demo
+
+
+def configure_queue(demo: gr.Blocks, settings: Settings) -> None:
+    """A bounded queue: at most ``queue_max_size`` requests wait; past that a request is refused at once
+    (HTTP 503, which gradio_client reports as "Queue is full! Please try again.") with our "busy,
+    try again" sentence as the detail, never left hanging."""
+    ui = settings.ui
+    demo.queue(max_size=ui.queue_max_size, default_concurrency_limit=ui.concurrency_limit)
+    queue = demo._queue
+    push = queue.push
+
+    async def bounded_push(*args: Any, **kwargs: Any) -> Any:
+        ok, detail, state = await push(*args, **kwargs)
+        return (ok, texts.BUSY, state) if state == "queue_full" else (ok, detail, state)
+
+    queue.push = bounded_push  # type: ignore[method-assign]
 
 
 def _layout(ctx: PageContext) -> Page:
@@ -238,17 +258,21 @@ def _wire(ctx: PageContext, page: Page) -> None:
     """Events → handlers → ``to_gradio``. Only ``/ask`` is public; every UI event is private."""
     import gradio as gr
 
-    def on_ask(message: str, theme: str, state: ChatState) -> Iterator[dict[Any, Any]]:
-        """First the question and a "searching" note, then the answer."""
+    def on_ask(message: str, theme: str, state: ChatState, request: gr.Request) -> Iterator[dict[Any, Any]]:
+        """First the question and a "searching" note, then the answer (unless over the rate limit)."""
+        refused = handlers.rate_limited(ctx, state, message, request)
+        if refused is not None:
+            yield to_gradio(refused, page)
+            return
         interim = handlers.echo(ctx, state, message)
         if interim is not None:
             yield to_gradio(interim, page)
         yield to_gradio(handlers.ask(ctx, state, message, theme), page)
 
-    def on_example(evt: gr.SelectData, theme: str, state: ChatState) -> Iterator[dict[Any, Any]]:
-        yield from on_ask(handlers.example_text(evt.value), theme, state)
+    def on_example(evt: gr.SelectData, theme: str, state: ChatState, request: gr.Request) -> Iterator[dict[Any, Any]]:
+        yield from on_ask(handlers.example_text(evt.value), theme, state, request)
 
-    # Annotations are strings here (``from __future__``): give Gradio the real class so it injects the event.
+    # Annotations are strings here (``from __future__``): give Gradio the real classes so it injects them.
     on_example.__annotations__["evt"] = gr.SelectData
 
     def open_card(card_id: str | None) -> dict[Any, Any]:
@@ -275,25 +299,30 @@ def _wire(ctx: PageContext, page: Page) -> None:
     def map_open_card(card_id: str | None) -> dict[Any, Any]:
         return to_gradio(handlers.map_open_card(ctx, card_id), page)
 
-    def map_ask(cell: str | None, theme: str, state: ChatState) -> Iterator[dict[Any, Any]]:
+    def map_ask(cell: str | None, theme: str, state: ChatState, request: gr.Request) -> Iterator[dict[Any, Any]]:
         """To the chat tab, then ask the cell's strategy question there."""
         question = handlers.map_question(ctx, cell)
         if not question:
             return
         yield to_gradio(Reply(tab="chat"), page)
-        yield from on_ask(question, theme, state)
+        yield from on_ask(question, theme, state, request)
 
-    def thumbs_up(comment: str, state: ChatState) -> dict[Any, Any]:
-        return to_gradio(handlers.feedback(ctx, state, "up", comment), page)
+    def thumbs_up(comment: str, state: ChatState, request: gr.Request) -> dict[Any, Any]:
+        return to_gradio(handlers.feedback(ctx, state, "up", comment, request), page)
 
-    def thumbs_down(comment: str, state: ChatState) -> dict[Any, Any]:
-        return to_gradio(handlers.feedback(ctx, state, "down", comment), page)
+    def thumbs_down(comment: str, state: ChatState, request: gr.Request) -> dict[Any, Any]:
+        return to_gradio(handlers.feedback(ctx, state, "down", comment, request), page)
+
+    for fn in (on_ask, on_example, map_ask, thumbs_up, thumbs_down):
+        fn.__annotations__["request"] = gr.Request
 
     private: dict[str, Any] = {"api_visibility": "private"}
+    # Answers (chat and /ask) share one pool of ``concurrency_limit`` workers; the rest wait in the queue.
+    answering: dict[str, Any] = {**private, "concurrency_id": ANSWERS, "concurrency_limit": ctx.settings.ui.concurrency_limit}
     asking = ([page.box, page.theme, page.state], page.outputs(ANSWER_FIELDS))
-    page.box.submit(on_ask, *asking, **private)
-    page.send.click(on_ask, *asking, **private)
-    page.chatbot.example_select(on_example, [page.theme, page.state], page.outputs(ANSWER_FIELDS), **private)
+    page.box.submit(on_ask, *asking, **answering)
+    page.send.click(on_ask, *asking, **answering)
+    page.chatbot.example_select(on_example, [page.theme, page.state], page.outputs(ANSWER_FIELDS), **answering)
     page.card_pick.input(open_card, [page.card_pick], page.outputs(CARD_FIELDS), **private)
     page.new_chat.click(clear, None, page.outputs(CLEAR_FIELDS), **private)
     page.chatbot.clear(clear, None, page.outputs(CLEAR_FIELDS), **private)
@@ -304,15 +333,17 @@ def _wire(ctx: PageContext, page: Page) -> None:
     page.map_html.cellclick(map_cell_click, [page.map_by], page.outputs(MAP_CELL_FIELDS + ("map_cells",)), **private)
     page.map_card_pick.input(map_open_card, [page.map_card_pick], page.outputs(MAP_CARD_FIELDS), **private)
     page.map_ask.click(map_ask, [page.map_cell, page.theme, page.state], page.outputs(ANSWER_FIELDS + ("tab",)),
-                       **private)
-    gr.api(api_endpoint(ctx), api_name="ask")
+                       **answering)
+    gr.api(api_endpoint(ctx), api_name="ask", concurrency_id=ANSWERS,
+           concurrency_limit=ctx.settings.ui.concurrency_limit)
 
 
 def api_endpoint(ctx: PageContext) -> Callable[..., dict[str, Any]]:
     """The public ``/ask`` function: Gradio takes its parameters and docstring for the API page."""
     import gradio as gr
 
-    def ask(question: str, history: list[str] | None = None, theme: str | None = None) -> dict[str, Any]:
+    def ask(question: str, history: list[str] | None = None, theme: str | None = None,
+            request: gr.Request | None = None) -> dict[str, Any]:
         """Answer one question with the evidence base; returns the answer contract (DESIGN.md) as JSON.
 
         Args:
@@ -322,10 +353,11 @@ def api_endpoint(ctx: PageContext) -> Callable[..., dict[str, Any]]:
                 recruitment-training-induction, support-development); empty or "all" for every theme.
         """
         try:
-            return handlers.api_ask(ctx, question, history, theme)
+            return handlers.api_ask(ctx, question, history, theme, request)
         except handlers.RequestError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
+    ask.__annotations__["request"] = gr.Request | None
     return ask
 
 

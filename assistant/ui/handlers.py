@@ -10,7 +10,7 @@ import logging
 import re
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from assistant.errors import AssistantError
 from assistant.feedback import make_entry, record_feedback
 from assistant.types import Answer
 from assistant.ui import texts
+from assistant.ui.limits import RateLimiter, client_key
 from assistant.ui.state import Banner, ChatState, Reply, assistant_message, user_message
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,6 +48,7 @@ class PageContext:
     cards: dict[str, Card]
     theme_titles: dict[str, str]
     download_dir: Path
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
 
     @classmethod
     def create(cls, settings: Settings, assistant: Assistant, download_dir: Path | None = None) -> PageContext:
@@ -54,8 +56,18 @@ class PageContext:
         if download_dir is None:
             download_dir = Path(tempfile.mkdtemp(prefix="peer-assist-answers-"))
         download_dir.mkdir(parents=True, exist_ok=True)
+        ui = settings.ui
         return cls(assistant=assistant, settings=settings, cards={c.id: c for c in corpus.cards},
-                   theme_titles={t.id: t.title for t in corpus.taxonomy.themes.values()}, download_dir=download_dir)
+                   theme_titles={t.id: t.title for t in corpus.taxonomy.themes.values()}, download_dir=download_dir,
+                   limiter=RateLimiter(ui.rate_limit_per_minute, ui.rate_limit_burst))
+
+    def too_many(self, request: Any) -> str | None:
+        """The "too many requests" sentence when the client behind ``request`` is over its rate, else None."""
+        if self.limiter.allow(client_key(request, self.settings.ui.trust_proxy_headers)):
+            return None
+        ui = self.settings.ui
+        return texts.TOO_MANY.format(seconds=max(1.0, self.limiter.retry_after_s()), burst=ui.rate_limit_burst,
+                                     per_minute=ui.rate_limit_per_minute)
 
     @property
     def max_chars(self) -> int:
@@ -93,6 +105,18 @@ def example_text(value: Any) -> str:
 def _shown(message: str, ctx: PageContext) -> str:
     """The user's message as the chat shows it: escaped, and only a preview when it is too long."""
     return render.escape_user_text(message if len(message) <= ctx.max_chars else message[:PREVIEW_CHARS] + " …")
+
+
+def rate_limited(ctx: PageContext, state: ChatState, message: str, request: Any) -> Reply | None:
+    """The chat's reply when the client is over its rate limit (the question shown, then why it is not
+    answered); None when it may ask."""
+    if not isinstance(message, str) or not message.strip():
+        return None
+    refused = ctx.too_many(request)
+    if refused is None:
+        return None
+    state = state.said(user_message(_shown(message, ctx)), assistant_message(refused))
+    return Reply(messages=list(state.messages), question_box="", state=state, banner=None, feedback_status="")
 
 
 def echo(ctx: PageContext, state: ChatState, message: str) -> Reply | None:
@@ -190,8 +214,12 @@ def clear(ctx: PageContext) -> Reply:
                  card_view=texts.CARD_EMPTY)
 
 
-def feedback(ctx: PageContext, state: ChatState, rating: str, comment: str | None) -> Reply:
-    """Save a rating (and comment) of the latest answer to the feedback log."""
+def feedback(ctx: PageContext, state: ChatState, rating: str, comment: str | None, request: Any = None) -> Reply:
+    """Save a rating (and comment) of the latest answer to the feedback log (bounded in size; refused
+    when the client is over its rate limit)."""
+    refused = ctx.too_many(request)
+    if refused:
+        return Reply(feedback_status=f"_{refused}_")
     answer = state.last
     if answer is None:
         return Reply(feedback_status=texts.FEEDBACK_FIRST)
@@ -199,7 +227,7 @@ def feedback(ctx: PageContext, state: ChatState, rating: str, comment: str | Non
                        citations=answer.to_dict()["citations"], rating=rating, comment=comment or "",
                        settings_hash=ctx.settings.settings_hash())
     try:
-        record_feedback(ctx.settings.feedback_file, entry)
+        record_feedback(ctx.settings.feedback_file, entry, max_bytes=ctx.settings.ui.max_feedback_bytes)
     except AssistantError as exc:
         log.warning("feedback not saved: %s", exc)
         return Reply(feedback_status=texts.FEEDBACK_FAILED)
@@ -274,8 +302,13 @@ def map_open_card(ctx: PageContext, card_id: str | None) -> Reply:
 # The API
 
 
-def api_ask(ctx: PageContext, question: Any, history: Any = None, theme: str | None = None) -> dict[str, Any]:
-    """``/ask``: the answer contract (DESIGN.md) as a dict; RequestError with a friendly sentence otherwise."""
+def api_ask(ctx: PageContext, question: Any, history: Any = None, theme: str | None = None,
+            request: Any = None) -> dict[str, Any]:
+    """``/ask``: the answer contract (DESIGN.md) as a dict; RequestError with a friendly sentence otherwise
+    (also when the client is over its rate limit: no answer is computed then)."""
+    refused = ctx.too_many(request)
+    if refused:
+        raise RequestError(refused)
     if not isinstance(question, str):
         raise RequestError("The question must be text.")
     if history is not None and (not isinstance(history, list) or not all(isinstance(h, str) for h in history)):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from assistant.errors import ExposureError
 from assistant.settings import Settings, enforce_offline, get_settings
 from assistant.ui.app import CSS, app_theme, build_app
 from assistant.ui.texts import TITLE
@@ -19,7 +21,7 @@ def launch_app(demo: gr.Blocks, settings: Settings, *, port: int | None = None, 
                prevent_thread_lock: bool = False, quiet: bool = False) -> tuple[Any, str, str]:
     """Launch ``demo`` locally: auth when configured, no share link, no server-side rendering, no analytics."""
     auth = None
-    if settings.ui.auth_user and settings.ui.auth_password is not None:
+    if has_login(settings) and settings.ui.auth_user and settings.ui.auth_password is not None:
         auth = (settings.ui.auth_user, settings.ui.auth_password.get_secret_value())
     return demo.launch(
         server_name=host or settings.ui.host, server_port=settings.ui.port if port is None else port,
@@ -30,10 +32,39 @@ def launch_app(demo: gr.Blocks, settings: Settings, *, port: int | None = None, 
     )
 
 
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def has_login(settings: Settings) -> bool:
+    return bool(settings.ui.auth_user and settings.ui.auth_password is not None
+                and settings.ui.auth_password.get_secret_value())
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to listen beyond this machine with no login, unless the operator said so (``--allow-no-login``)."""
+    host = settings.ui.host
+    if is_loopback(host) or has_login(settings):
+        return
+    if settings.ui.allow_no_login:
+        print(f"Warning: serving {host} with no login (--allow-no-login): anyone who can reach it can ask and "
+              "leave feedback.", file=sys.stderr, flush=True)
+        return
+    raise ExposureError(f"Refusing to serve on {host} with no login: anyone who can reach that address could use "
+                        "the assistant and write to its feedback log.")
+
+
 def serve(settings: Settings | None = None) -> None:
-    """``peer-assist serve``: build the index if needed, warm up, launch, print the URL, block."""
+    """``peer-assist serve``: check exposure, build the index if needed, warm up, launch, print the URL, block."""
     enforce_offline()
     settings = settings or get_settings()
+    check_exposure(settings)  # before anything loads
     from assistant.chat import Assistant
 
     if not pipeline.index_is_built(settings):
@@ -43,7 +74,7 @@ def serve(settings: Settings | None = None) -> None:
     assistant.warm_up()
     demo = build_app(settings, assistant)
     _, local_url, _ = launch_app(demo, settings, prevent_thread_lock=True, quiet=True)
-    login = " (login required)" if settings.ui.auth_user and settings.ui.auth_password else ""
+    login = " (login required)" if has_login(settings) else ""
     print(f"{TITLE} is running at {local_url}{login}", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     _stop_on_sigterm()
