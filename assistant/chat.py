@@ -24,13 +24,14 @@ from assistant.compose.abstain import abstention_text
 from assistant.coverage import Coverage, CoverageCheck, not_covered_text
 from assistant.errors import InvalidQuestionError
 from assistant.followup import FollowUp, FollowupRewriter
+from assistant.generations import fresh_store, read_generation
 from assistant.relevance import RelevanceGate
 from assistant.retrieval import HybridRetriever, RetrievalResult
 from assistant.safety import CRISIS_MESSAGE, SafetyVerdict, SemanticCrisisCheck, check_crisis
 from assistant.scope import ScopeCheck
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer
-from ingest import embedding, pipeline
+from ingest import embedding
 from ingest.cards import Corpus, load_corpus
 from ingest.gaps import GAPS_FILE, load_gaps
 from ingest.store import EvidenceStore
@@ -84,12 +85,8 @@ class Assistant:
 
     @property
     def store(self) -> Any:
-        if self._store is None:
-            with self._lock:
-                if self._store is None:
-
-                    self._store = EvidenceStore(self.settings.index)
-        return self._store
+        """The store of the generation this request reads (one given to the constructor is kept)."""
+        return self._view().store
 
     @cached_property
     def crisis_check(self) -> SemanticCrisisCheck:
@@ -183,7 +180,7 @@ class Assistant:
                 return
             self._checked = now
         try:
-            current = read_generation(self.settings, self.store if self.settings.index.chroma_host else None)
+            current = read_generation(self.settings.index, self.store)
         except Exception:  # a failed check keeps the loaded generation; the next one retries
             log.warning("could not read the index generation", exc_info=True)
             return
@@ -202,7 +199,7 @@ class Assistant:
         """Build every part of ``generation`` off to the side, then swap one reference."""
         t0 = time.perf_counter()
         try:
-            fresh = Loaded(self, generation)
+            fresh = Loaded(self, generation, fresh=True)
             fresh.build()
             self._live = fresh  # one reference: a request sees the old generation or the new one, never half
             self.switches += 1
@@ -219,7 +216,7 @@ class Assistant:
         """Load the model, the passages and the crisis classifier now (the UI calls this before serving)."""
         if self.settings.ui.generation_check_s > 0 and self._live.generation is None and not self._live.built:
             try:  # stamped before loading: an ingest that lands while loading is switched to later
-                self._live.generation = read_generation(self.settings, self.store if self.settings.index.chroma_host else None)
+                self._live.generation = read_generation(self.settings.index, self.store)
             except Exception:  # the first request's check stamps it instead
                 log.warning("could not read the index generation", exc_info=True)
         self.retriever.warm_up()
@@ -386,33 +383,37 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
-def read_generation(settings: Settings, store: Any | None = None) -> str | None:
-    """The index generation ingest last completed (None when there is no complete index): from the
-    collection's metadata in server mode, so replicas with their own index directories agree."""
-    current = getattr(pipeline, "current_generation", None)
-    if current is not None:
-        return current(settings.index.index_dir, store=store)
-    # TEMPORARY until the generation contract lands: a complete manifest's modification time.
-    path = settings.index.index_dir / pipeline.MANIFEST
-    manifest = pipeline.read_manifest(settings.index.index_dir)
-    if not manifest or manifest.get("state") != "complete":
-        return None
-    return str(path.stat().st_mtime_ns)
-
-
 class Loaded:
     """What the answer path reads from one index generation: the corpus, the retriever (passages,
     BM25, vectors), the coverage check and the composer (which reads the retriever's IDF). Each part
     loads lazily; a live switch builds them all first (``build``)."""
 
-    def __init__(self, owner: Assistant, generation: str | None) -> None:
+    def __init__(self, owner: Assistant, generation: str | None, *, fresh: bool = False) -> None:
         self._owner = owner
         self.generation = generation
+        self.fresh = fresh
         self._lock = threading.Lock()
+        self._store: Any | None = None
 
     @property
     def built(self) -> bool:
         return "retriever" in self.__dict__
+
+    @property
+    def store(self) -> Any:
+        """The owner's store (given, or opened on first use) for the first generation; a store opened
+        afresh for a later one (see ``fresh_store``)."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    o = self._owner
+                    if o._store is not None:
+                        self._store = o._store
+                    elif self.fresh:
+                        self._store = fresh_store(o.settings.index)
+                    else:
+                        self._store = EvidenceStore(o.settings.index)
+        return self._store
 
     @cached_property
     def corpus(self) -> Corpus:
@@ -422,7 +423,7 @@ class Loaded:
     @cached_property
     def retriever(self) -> HybridRetriever:
         o = self._owner
-        return HybridRetriever(o.settings.retrieval, o.embedder, o.taxonomy, o.vocabulary, o.store,
+        return HybridRetriever(o.settings.retrieval, o.embedder, o.taxonomy, o.vocabulary, self.store,
                                cache_dir=o.settings.index.index_dir)
 
     @cached_property

@@ -70,15 +70,20 @@ def bounded(entry: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     if isinstance(cites, list):
         out["citations"] = [{k: c.get(k) for k in ("n", "card_id", "chunk_id")} if isinstance(c, dict) else c
                             for c in cites]
-    for key in ("answer", "question", "comment"):
-        text = str(out.get(key) or "")
-        excess = len(_line(out)) - max_bytes
-        if excess <= 0:
+    for key in ("answer", "comment", "question"):
+        if len(_line(out)) <= max_bytes:
             break
-        # ensure_ascii: one character can take up to 12 bytes (a surrogate pair as two \\uXXXX).
-        out[key] = text[:max(0, len(text) - excess - 16)] + " …"
-        while len(_line(out)) > max_bytes and out[key] != " …":
-            out[key] = out[key][:max(0, len(out[key]) // 2 - 2)] + " …"
+        if not isinstance(out.get(key), str):
+            continue
+        text = out[key]
+        lo, hi = 0, len(text)  # the longest prefix that fits (escaped characters take several bytes)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if len(_line({**out, key: text[:mid] + " …"})) <= max_bytes:
+                lo = mid
+            else:
+                hi = mid - 1
+        out[key] = text[:lo] + " …"
     if len(_line(out)) > max_bytes:
         raise FeedbackError(f"A feedback entry does not fit in {max_bytes:,} bytes.")
     return out

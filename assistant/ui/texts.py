@@ -43,7 +43,7 @@ API_FAILED = "Something went wrong while answering; please try again."
 FEEDBACK_FIRST = "_Ask a question first: feedback is about the latest answer._"
 FEEDBACK_SAVED = "_Thank you: your feedback on the latest answer was saved._"
 FEEDBACK_FAILED = "_Sorry, your feedback could not be saved._"
-TOO_MANY = ("Too many requests from your address: please wait {seconds:.0f} seconds and try again "
+TOO_MANY = ("Too many requests from your address: please wait {seconds:.0f} s and try again "
             "(each client may make {burst} requests at once, then {per_minute:g} a minute).")
 BUSY = "The assistant is busy answering other people right now: please try again in a few seconds."
 

@@ -76,8 +76,9 @@ def ui_server(real_index_traced: TracedIndex, tmp_path_factory: pytest.TempPathF
     net_log = work / "ui.netlog"
     settings = real_index_traced.settings
     port = free_port()
+    # 20 clients on one loopback address: the per-client rate limit is off for this test
     env = child_env(**settings_env(settings), PEER_ASSIST_FEEDBACK_PATH=work / "feedback.jsonl",
-                    RESILIENCE_NET_LOG=net_log)
+                    RESILIENCE_NET_LOG=net_log, PEER_ASSIST_RATE_LIMIT_PER_MINUTE=0)
     t0 = time.monotonic()
     log = open(work / "ui.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "tests.resilience.serve_app", str(port)], env=env,

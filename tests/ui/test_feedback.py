@@ -96,3 +96,23 @@ def test_concurrent_processes_never_corrupt(tmp_path: Path) -> None:
         assert p.exitcode == 0
     # a writer in this process at the same time as the others finished is covered by the threads test
     _check_file(path, {(f"p{k}", i) for k in range(4) for i in range(80)})
+
+
+def test_entries_are_bounded_in_size(tmp_path: Path) -> None:
+    from assistant.feedback import bounded
+
+    cites = [{"n": i, "card_id": f"card-{i}", "chunk_id": f"c{i}", "quote": "q" * 2000} for i in range(1, 30)]
+    entry = make_entry(question="Who supervises?", answer=BIG * 3, status="answered", citations=cites,
+                       rating="up", comment="x" * 5000)
+    path = tmp_path / "feedback.jsonl"
+    record_feedback(path, entry, max_bytes=8_000)
+    line = path.read_bytes()
+    assert len(line) <= 8_000
+    saved = read_feedback(path)[0]
+    assert saved["truncated"] is True and saved["rating"] == "up" and saved["question"] == "Who supervises?"
+    assert [c["card_id"] for c in saved["citations"]] == [c["card_id"] for c in cites]  # ids kept, quotes dropped
+    assert saved["answer"].endswith(" …") and BIG.startswith(saved["answer"][:200])
+    small = make_entry(question="q", answer="a", status="answered", citations=[], rating="down")
+    assert bounded(small, 8_000) is small  # an entry that fits is written as it is
+    with pytest.raises(FeedbackError, match="does not fit"):
+        bounded({"rating": "up", "other": "y" * 5000}, 2_000)
