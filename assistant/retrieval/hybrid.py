@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma) + BM25, fused by reciprocal rank, named studies first, then
+"""Hybrid retrieval: dense (exact cosines over the snapshot's vectors, or Chroma) + BM25, fused by reciprocal rank, named studies first, then
 enumeration or diversity. The query is embedded once; the same vector ranks the taxonomy's
 strategies, which lets "which studies looked at supervision?" list every card on that strategy."""
 
@@ -16,6 +16,9 @@ from assistant.errors import IndexNotBuiltError, InvalidQuestionError
 from assistant.retrieval import stages
 from assistant.retrieval.index import PassageIndex, StrategyMatch
 from assistant.settings import RetrievalSettings
+from ingest import snapshot
+from ingest.pipeline import current_generation
+from ingest.snapshot import Snapshot, load_snapshot
 from ingest.taxonomy import Taxonomy
 from ingest.types import QUESTION_SECTION, Embedder, ScoredPassage
 from ingest.vocabulary import Vocabulary
@@ -53,25 +56,41 @@ class HybridRetriever:
         self._enum_cues = [re.compile(p, re.IGNORECASE) for p in vocabulary.cues.enumerate]
         self._lock = threading.Lock()
         self._index: PassageIndex | None = None
+        self.generation: str | None = None  # the index generation the loaded passages come from
+        self.load_seconds = 0.0
 
     @property
     def index(self) -> PassageIndex:
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    lister = getattr(self.store, "passages_with_vectors", None)
-                    if callable(lister):
-                        pairs = lister()
-                        passages = [p for p, _ in pairs]
-                        listed = [v for _, v in pairs]
-                        vectors = listed if listed and all(v is not None for v in listed) else None
-                    else:  # a store that cannot list vectors: cosines come from its query hits only
-                        passages, vectors = self.store.passages(), None
-                    if not passages:
-                        raise IndexNotBuiltError("The evidence index is empty.")
-                    self._index = PassageIndex(passages, self.taxonomy, self.embedder, self.tokenize, vectors,
-                                               cache_dir=self.cache_dir)
+                    self._index = self._load_index()
         return self._index
+
+    def _load_index(self) -> PassageIndex:
+        """From the snapshot files of the index's current generation when the store is the real one
+        (an index directory and collection name to find them by); built once from the store's
+        passages and vectors (and saved) when they are missing or stale; a store without snapshots
+        (a test double) is read directly."""
+        t0 = time.perf_counter()
+        index_dir = getattr(getattr(self.store, "settings", None), "index_dir", None)
+        collection = str(getattr(self.store, "name", ""))
+        snap: Snapshot | None = None
+        if index_dir is not None and collection:
+            generation = current_generation(index_dir, self.store)
+            if generation:
+                snap = load_snapshot(index_dir, generation, self.tokenize, collection)
+            if snap is None:
+                snap = snapshot.from_store(self.store, generation, index_dir, self.tokenize)
+        else:
+            snap = snapshot.from_store(self.store, None, None, self.tokenize, save=False)
+        if not snap.passages:
+            raise IndexNotBuiltError("The evidence index is empty.")
+        index = PassageIndex(snap.passages, self.taxonomy, self.embedder, self.tokenize, snap.vectors,
+                             cache_dir=self.cache_dir, lexical=snap.lexical)
+        self.generation = snap.generation or None
+        self.load_seconds = time.perf_counter() - t0
+        return index
 
     def warm_up(self) -> None:
         _ = self.index
@@ -120,14 +139,19 @@ class HybridRetriever:
             vector = self.embedder.embed_query(query)
         timings["embed"] = _ms(t)
         t = time.perf_counter()
-        dense = stages.dense_hits(self.store, vector, n_cand, theme) if mode in ("hybrid", "dense") else []
+        cosines = index.cosines(vector)
+        if mode not in ("hybrid", "dense"):
+            dense = []
+        elif cosines is not None:  # exact cosines over the snapshot's vectors: no store round trip
+            dense = stages.exact_dense_hits(index, cosines, n_cand, theme)
+        else:
+            dense = stages.dense_hits(self.store, vector, n_cand, theme)
         timings["dense"] = _ms(t)
         t = time.perf_counter()
         scores = stages.lexical_scores(index, self.tokenize(self.vocabulary.expand_query(query)))
         lexical = stages.lexical_hits(index, scores, n_cand, theme) if mode in ("hybrid", "bm25") else []
         timings["bm25"] = _ms(t)
 
-        cosines = index.cosines(vector)
         best_dense = index.best_text_cosine(cosines)
         if best_dense is None:  # a store that cannot list its vectors: the best text hit it returned
             best_dense = max((sim for p, sim in dense if p.section != QUESTION_SECTION), default=0.0)

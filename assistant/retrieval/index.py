@@ -10,10 +10,11 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
+from ingest.snapshot import LexicalIndex
 from ingest.taxonomy import Taxonomy
 from ingest.text import Tokenizer
 from ingest.types import QUESTION_SECTION, Embedder, Passage
@@ -62,16 +63,17 @@ class PassageIndex:
     """The loaded passages and the lookups built from them."""
 
     def __init__(self, passages: Sequence[Passage], taxonomy: Taxonomy, embedder: Embedder,
-                 tokenizer: Tokenizer, vectors: Sequence[Sequence[float]] | None = None,
-                 cache_dir: Path | None = None) -> None:
+                 tokenizer: Tokenizer, vectors: Sequence[Sequence[float]] | np.ndarray | None = None,
+                 cache_dir: Path | None = None, lexical: LexicalIndex | None = None) -> None:
         if not passages:
             raise ValueError("a PassageIndex needs at least one passage")
-        from rank_bm25 import BM25Okapi
-
         self.passages = list(passages)
         self.taxonomy = taxonomy
         self.tokenizer = tokenizer
-        self.bm25: Any = BM25Okapi([tokenizer(p.embed_text()) for p in self.passages])
+        # BM25 as a sparse matrix (bm25s), loaded from the snapshot or built here; scores equal
+        # rank_bm25's BM25Okapi (tests/ingest/test_snapshot.py).
+        self.bm25: LexicalIndex = lexical if lexical is not None else LexicalIndex.build(
+            [tokenizer(p.embed_text()) for p in self.passages])
         self.by_strategy: dict[tuple[str, str], list[Passage]] = {}
         for p in self.passages:
             if p.theme and p.strategy and p.section != QUESTION_SECTION:
@@ -100,6 +102,11 @@ class PassageIndex:
         # the ones the vector store returned; None with a store that cannot list them.
         self.vectors = np.asarray(vectors, dtype="float32") if vectors is not None else None
         self.position = {p.id: i for i, p in enumerate(self.passages)}
+        theme_rows: dict[str, list[int]] = {}
+        for i, p in enumerate(self.passages):
+            if p.theme:
+                theme_rows.setdefault(p.theme, []).append(i)
+        self.theme_rows = {t: np.asarray(rows, dtype=int) for t, rows in theme_rows.items()}
         self.text_rows = np.asarray([i for i, p in enumerate(self.passages) if p.section != QUESTION_SECTION], dtype=int)
         self.question_rows = np.asarray([i for rows in self.questions_of.values() for i in rows], dtype=int)
 

@@ -20,6 +20,21 @@ def dense_hits(store: Any, vector: Sequence[float], n: int, theme: str | None) -
     return list(store.query(vector, n, where={"theme": theme} if theme else None))
 
 
+def exact_dense_hits(index: PassageIndex, cosines: np.ndarray, n: int, theme: str | None) -> Hits:
+    """Nearest passages by exact cosine over the loaded vectors (what the vector store's query gives,
+    without approximation): one matrix-vector product, then the top ``n``, best first."""
+    rows = index.theme_rows.get(theme, np.zeros(0, dtype=int)) if theme else None
+    sims = cosines if rows is None else cosines[rows]
+    if not sims.size:
+        return []
+    n = min(n, sims.size)
+    top = np.argpartition(-sims, n - 1)[:n] if n < sims.size else np.arange(sims.size)
+    top = top[np.lexsort((top, -sims[top]))]  # best first; ties by passage order
+    if rows is not None:
+        return [(index.passages[rows[i]], float(sims[i])) for i in top]
+    return [(index.passages[i], float(sims[i])) for i in top]
+
+
 def lexical_scores(index: PassageIndex, query_tokens: Sequence[str]) -> np.ndarray:
     """BM25 score of every passage (row i is passage i)."""
     if not query_tokens:
