@@ -239,11 +239,12 @@ def _wire(ctx: PageContext, page: Page) -> None:
     import gradio as gr
 
     def on_ask(message: str, theme: str, state: ChatState) -> Iterator[dict[Any, Any]]:
-        """First the question and a "searching" note, then the answer."""
+        """First the question and a "searching" note, then the answer (sentence by sentence, from the LLM composer)."""
         interim = handlers.echo(ctx, state, message)
         if interim is not None:
             yield to_gradio(interim, page)
-        yield to_gradio(handlers.ask(ctx, state, message, theme), page)
+        for reply in handlers.ask_stream(ctx, state, message, theme):
+            yield to_gradio(reply, page)
 
     def on_example(evt: gr.SelectData, theme: str, state: ChatState) -> Iterator[dict[Any, Any]]:
         yield from on_ask(handlers.example_text(evt.value), theme, state)
