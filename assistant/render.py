@@ -127,10 +127,12 @@ def answer_to_markdown(answer: Answer) -> str:
     return "\n".join(out).strip() + "\n"
 
 
-def answer_to_text(answer: Answer, map_context: list[str] | None = None) -> str:
+def answer_to_text(answer: Answer, map_context: list[str] | None = None, shown: str = "") -> str:
     """Readable terminal text: the answer, a numbered sources list, then (when given) where the answer's
-    strategies sit on the evidence map."""
-    text = re.sub(r"^#### (.*)$", lambda m: m.group(1).upper(), answer.answer, flags=re.MULTILINE)
+    strategies sit on the evidence map. ``shown``: the start of the answer already printed while it
+    streamed, left out here."""
+    body = answer.answer[len(shown):] if shown and answer.answer.startswith(shown) else answer.answer
+    text = re.sub(r"^#### (.*)$", lambda m: m.group(1).upper(), body, flags=re.MULTILINE)
     text = text.replace("**", "")
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
     lines = []

@@ -100,12 +100,24 @@ class ComposeSettings(_Group):
 
 
 class LLMSettings(_Group):
-    """The optional LLM composer (any OpenAI-compatible endpoint)."""
+    """The optional LLM composer: a LangChain ``ChatOpenAI`` for any OpenAI-compatible endpoint, and
+    the checks every sentence of its reply must pass before it is shown."""
 
     llm_base_url: str | None = Field(None, description="For example http://127.0.0.1:11434/v1 (Ollama).")
     llm_model: str = Field("llama3.2", description="Model name sent to the endpoint.")
     llm_api_key: SecretStr | None = Field(None, description="API key for the endpoint, if it needs one.")
     llm_timeout_s: float = Field(30.0, gt=0, description="Seconds before a request to the endpoint gives up.")
+    llm_max_retries: int = Field(1, ge=0, le=10, description="Retries of a failed request to the endpoint.")
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0: as repeatable as the "
+                                                                     "endpoint allows).")
+    llm_max_tokens: int = Field(300, ge=16, le=8192, description="Most tokens the model may write for one answer.")
+    llm_seed: int | None = Field(0, description="Sampling seed sent to the endpoint (None: none sent).")
+    llm_max_passages: int = Field(6, ge=1, le=50, description="Most relevant passages put in the prompt.")
+    llm_min_support: float = Field(0.6, ge=0.0, le=1.0,
+                                   description="Share of a sentence's content words its cited passages must contain.")
+    llm_min_words: int = Field(3, ge=1, le=50, description="Content words a sentence needs to be checked at all.")
+    llm_min_sentences: int = Field(2, ge=1, le=20, description="Fewer verified sentences than this: the grounded "
+                                                               "answer is used (or appended, if some were shown).")
 
 
 class UISettings(_Group):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,3 +130,35 @@ def precision_recall(predicted: Sequence[bool], actual: Sequence[bool]) -> tuple
     pp = sum(predicted)
     ap = sum(actual)
     return (round(tp / pp, 4) if pp else None), (round(tp / ap, 4) if ap else None)
+
+
+#: A claim in an answer's strategy text: words, then the markers that cite them.
+_CLAIM = re.compile(r"([^\[\]]*?[^\s\[\]][^\[\]]*?)\s*((?:\[\d+\])+)")
+
+
+def claims(text: str) -> list[tuple[str, list[int]]]:
+    """The cited claims of a strategy text: each stretch of words with the markers that follow it."""
+    out = []
+    for m in _CLAIM.finditer(text):
+        claim = m.group(1).strip(" .;()").strip()
+        if claim and re.search(r"\w", claim):
+            out.append((claim, [int(n) for n in _MARKER.findall(m.group(2))]))
+    return out
+
+
+def claim_support(answer: dict[str, Any], passage_texts: dict[str, str], tokenize: Callable[[str], list[str]],
+                  threshold: float) -> tuple[int, int]:
+    """(claims, supported claims) of one answer: a claim is supported when at least ``threshold`` of
+    its content words are in the passages its markers cite (a quoted card sentence always is)."""
+    by_n = {c["n"]: c for c in answer["citations"]}
+    total = supported = 0
+    for s in answer["strategies"]:
+        for claim, nums in claims(s["text"]):
+            words = set(tokenize(claim))
+            if not words:
+                continue
+            cited = " ".join(passage_texts.get(by_n[n].get("passage_id", ""), by_n[n]["quote"])
+                             for n in nums if n in by_n)
+            total += 1
+            supported += len(words & set(tokenize(cited))) / len(words) >= threshold
+    return total, supported

@@ -7,6 +7,7 @@ part buys. Metrics are aggregated per split (tune / test / all); the baseline ch
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -56,6 +57,7 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
     assistant = assistant or Assistant(settings)
     card_texts = {c.id: c.full_text() for c in load_corpus(settings.index.corpus_dir, settings.index.max_card_bytes).cards}
     gap_topics = {g.id: g.topic for g in load_gaps(settings.index.data_file(GAPS_FILE)).gaps}
+    passage_texts = {p.id: p.text for p in assistant.retriever.passages}
     iterator: Any = gold
     if progress:
         from tqdm import tqdm
@@ -101,12 +103,16 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
                     "mrr": M.mrr(ranked, expected_cards), "ndcg@10": M.ndcg_at(ranked, expected_cards, 10),
                     "ranked": ranked[:10],
                 }
-        if settings.compose.composer == "llm" and data["citations"]:
-            from assistant.compose.llm import support
-
-            tokenize = assistant.vocabulary.tokenizer
-            row["support"] = M.share(support(s["text"], c["quote"], tokenize) for s in data["strategies"]
-                                     for c in data["citations"] if c["n"] in s["citations"])
+        if data["status"] == "answered":
+            # Per-claim support, for either composer: a quoted card sentence always passes; an LLM
+            # sentence passes when enough of its words are in the passages it cites.
+            full = {**data, "citations": [dataclasses.asdict(c) for c in answer.citations]}
+            row["claims"], row["claims_supported"] = M.claim_support(
+                full, passage_texts, assistant.vocabulary.tokenizer, settings.llm.llm_min_support)
+        llm = answer.trace.get("llm")
+        if llm is not None:
+            row["llm"] = {"generated": llm["generated"], "kept": llm["kept"], "dropped": llm["dropped"],
+                          "fallback": llm["fallback"], "error": llm["error"]}
         rows.append(row)
     return rows
 
@@ -139,9 +145,17 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["citation_validity"] = M.share(r["citation_valid"] for r in with_cites)
     quotes = sum(r["quotes"] for r in with_cites)
     out["grounding"] = round(sum(r["quotes_found"] for r in with_cites) / quotes, 4) if quotes else None
-    supports = [r["support"] for r in rows if r.get("support") is not None]
-    if supports:
-        out["claim_support"] = M.share(supports)
+    n_claims = sum(r.get("claims", 0) for r in rows)
+    out["claims"] = n_claims
+    out["claim_support"] = round(sum(r.get("claims_supported", 0) for r in rows) / n_claims, 4) if n_claims else None
+    llm = [r["llm"] for r in rows if r.get("llm")]
+    if llm:
+        out["llm_answers"] = len(llm)
+        out["llm_sentences_generated"] = sum(x["generated"] for x in llm)
+        out["llm_sentences_kept"] = sum(x["kept"] for x in llm)
+        out["llm_sentences_dropped"] = sum(len(x["dropped"]) for x in llm)
+        out["fallback_rate"] = M.share(x["fallback"] != "none" for x in llm)
+        out["fallback_appended"] = sum(x["fallback"] == "appended" for x in llm)
     for mode in MODES:
         scored = [r["retrieval"][mode] for r in ans if mode in r["retrieval"]]
         for metric in ("recall@5", "recall@10", "mrr", "ndcg@10"):
@@ -201,6 +215,12 @@ def diff_rows(previous: Sequence[dict[str, Any]], current: Sequence[dict[str, An
 # Report
 
 
+#: What the LLM composer's report shows beside the grounded composer's.
+SIDE_BY_SIDE = ("status_accuracy", "citation_validity", "grounding", "claims", "claim_support", "fallback_rate",
+                "llm_sentences_generated", "llm_sentences_kept", "llm_sentences_dropped", "fallback_appended",
+                "card_precision", "card_recall", "answer_ms_p50", "answer_ms_p95")
+
+
 def _fmt(v: Any) -> str:
     return "–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
@@ -220,10 +240,17 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
     for name in ("status_accuracy", "answerable_answered_rate", "card_precision", "card_recall", "quote_relevance",
                  "abstention_precision", "abstention_recall", "false_abstention_rate", "near_domain_abstention",
                  "not_covered_named", "crisis_recall", "false_crisis_rate", "expected_card_cited_rate",
-                 "theme_hit_rate", "theme_coverage", "citation_validity", "grounding", "claim_support",
-                 "answer_ms_p50", "answer_ms_p95"):
+                 "theme_hit_rate", "theme_coverage", "citation_validity", "grounding", "claims", "claim_support",
+                 "llm_answers", "llm_sentences_generated", "llm_sentences_kept", "llm_sentences_dropped",
+                 "fallback_rate", "fallback_appended", "answer_ms_p50", "answer_ms_p95"):
         if name in test:
             lines.append(f"| {name} | {_fmt(test.get(name))} | {_fmt(tune.get(name))} | {_fmt(base.get(name))} |")
+    if report.get("grounded_metrics"):
+        lines += ["", "## LLM composer beside the grounded composer (all splits)", "",
+                  "| metric | llm | grounded |", "|---|---|---|"]
+        llm_all, grounded_all = report["metrics"]["all"], report["grounded_metrics"]["all"]
+        for name in SIDE_BY_SIDE:
+            lines.append(f"| {name} | {_fmt(llm_all.get(name))} | {_fmt(grounded_all.get(name))} |")
     lines += ["", "## Retrieval: what each part buys (answerable questions, test split)", "",
               "| retriever | Recall@5 | Recall@10 | MRR | nDCG@10 |", "|---|---|---|---|---|"]
     for mode in MODES:
@@ -303,6 +330,9 @@ def main(settings: Settings, *, gold: Path | None = None, out: Path | None = Non
         print("Building the index first...", file=sys.stderr)
         run_ingest(settings)
     report = evaluate(settings, gold or GOLD, assistant=assistant)
+    if settings.compose.composer == "llm":  # the grounded composer side by side, on the same questions
+        report["grounded_metrics"] = evaluate(settings.replace(composer="grounded"), gold or GOLD,
+                                              progress=False)["metrics"]
     base = json.loads(baseline.read_text(encoding="utf-8")) if baseline else None
     report["regressions"] = compare(report["metrics"]["test"], base) if base else None
     if diff is not None:
@@ -329,6 +359,11 @@ def main(settings: Settings, *, gold: Path | None = None, out: Path | None = Non
               f"{_fmt(t['citation_validity'])}, "
               f"grounding {_fmt(t['grounding'])}, crisis recall {_fmt(t['crisis_recall'])}, "
               f"hybrid Recall@10 {_fmt(t['hybrid.recall@10'])}")
+        if report.get("grounded_metrics"):
+            a, g = report["metrics"]["all"], report["grounded_metrics"]["all"]
+            print(f"All splits, llm vs grounded: claim support {_fmt(a.get('claim_support'))} vs "
+                  f"{_fmt(g.get('claim_support'))}, fallback rate {_fmt(a.get('fallback_rate'))}, citation validity "
+                  f"{_fmt(a.get('citation_validity'))} vs {_fmt(g.get('citation_validity'))}")
         if diff is not None:
             print(f"{len(report['diff'])} gold answers changed since {diff}")
         print(f"Report: {out / 'report.md'}")

@@ -63,3 +63,70 @@ class InMemoryStore:
         self.delete_ids(gone)
         return {"added": len(todo), "skipped": len(wanted) - len(todo), "deleted": len(gone),
                 "orphans_removed": 0, "records_repaired": 0}
+
+
+# ------------------------------------------------------------------------------------------------
+# Chat models for the LLM composer (LangChain's own fake chat model, scripted from the prompt)
+
+def prompt_passages(prompt: str) -> dict[int, str]:
+    """The numbered passages of an LLM composer prompt: ``{1: "passage text", ...}``."""
+    import re
+
+    out = {}
+    for line in prompt.splitlines():
+        m = re.match(r"^\[(\d+)\] \(.*?\) (.*)$", line)
+        if m:
+            out[int(m.group(1))] = m.group(2)
+    return out
+
+
+def first_sentence(text: str) -> str:
+    from ingest.text import split_sentences
+
+    return split_sentences(text)[0]
+
+
+def make_scripted_chat_model(script: Callable[[str], str], *, line_delay: float = 0.0,
+                             before_last_line: Any = None, fail_after: int | None = None) -> Any:
+    """LangChain's ``GenericFakeChatModel`` whose reply is ``script(prompt)``, streamed line by line.
+
+    ``prompts`` records every prompt it was sent. ``line_delay`` sleeps before each line;
+    ``before_last_line`` (a ``threading.Event``) is waited on before the last line is produced;
+    ``fail_after`` raises after that many lines (a connection lost mid-reply).
+    """
+    import time
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk
+    from langchain_core.outputs import ChatGenerationChunk
+    from pydantic import Field
+
+    class ScriptedChatModel(GenericFakeChatModel):
+        script: Any
+        prompts: list[str] = Field(default_factory=list)
+        line_delay: float = 0.0
+        before_last_line: Any = None
+        fail_after: int | None = None
+
+        def _reply(self, messages: Any) -> str:
+            prompt = str(messages[-1].content)
+            self.prompts.append(prompt)
+            return str(self.script(prompt))
+
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+            self.messages = iter([AIMessage(content=self._reply(messages))])
+            return super()._generate(messages, stop, run_manager, **kwargs)
+
+        def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+            lines = self._reply(messages).splitlines(keepends=True)
+            for i, line in enumerate(lines):
+                if self.fail_after is not None and i >= self.fail_after:
+                    raise ConnectionError("connection lost mid-reply")
+                if self.before_last_line is not None and i == len(lines) - 1:
+                    assert self.before_last_line.wait(30), "the last line was never released"
+                time.sleep(self.line_delay)
+                for j, word in enumerate(line.split(" ")):  # token-sized chunks, as a real stream sends
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=("" if j == 0 else " ") + word))
+
+    return ScriptedChatModel(messages=iter([]), script=script, prompts=[], line_delay=line_delay,
+                             before_last_line=before_last_line, fail_after=fail_after)

@@ -3,11 +3,12 @@ citation book that numbers quotes, the evidence summary, and the one citation-ma
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from assistant.retrieval import RetrievalResult
 from assistant.types import Citation, StrategyItem
@@ -30,6 +31,8 @@ class Composition:
     evidence: Evidence
     thin: bool = False
     notes: list[str] = field(default_factory=list)
+    #: what a generating composer did (lines written, kept, dropped and why, fallback); None for the grounded one
+    stats: dict[str, Any] | None = None
 
 
 class Composer(Protocol):
@@ -60,6 +63,14 @@ class CitationBook:
                 short_cite=str(meta.get("short_cite") or ""),
                 link=card_link(meta.get("doi") or None, meta.get("url") or None),
             ))
+        return self._index[key]
+
+    def add(self, citation: Citation) -> int:
+        """Take over a citation numbered by another book (same passage and quote: same number here)."""
+        key = (citation.passage_id, citation.quote)
+        if key not in self._index:
+            self._index[key] = len(self.items) + 1
+            self.items.append(dataclasses.replace(citation, n=self._index[key]))
         return self._index[key]
 
 

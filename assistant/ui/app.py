@@ -259,7 +259,8 @@ def _wire(ctx: PageContext, page: Page) -> None:
     import gradio as gr
 
     def on_ask(message: str, theme: str, state: ChatState, request: gr.Request) -> Iterator[dict[Any, Any]]:
-        """First the question and a "searching" note, then the answer (unless over the rate limit)."""
+        """The question and a "searching" note, then the answer (sentence by sentence from the LLM composer),
+        unless the client is over its rate limit."""
         refused = handlers.rate_limited(ctx, state, message, request)
         if refused is not None:
             yield to_gradio(refused, page)
@@ -267,7 +268,8 @@ def _wire(ctx: PageContext, page: Page) -> None:
         interim = handlers.echo(ctx, state, message)
         if interim is not None:
             yield to_gradio(interim, page)
-        yield to_gradio(handlers.ask(ctx, state, message, theme), page)
+        for reply in handlers.ask_stream(ctx, state, message, theme):
+            yield to_gradio(reply, page)
 
     def on_example(evt: gr.SelectData, theme: str, state: ChatState, request: gr.Request) -> Iterator[dict[Any, Any]]:
         yield from on_ask(handlers.example_text(evt.value), theme, state, request)

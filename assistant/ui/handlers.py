@@ -10,6 +10,7 @@ import logging
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from assistant.feedback import make_entry, record_feedback
 from assistant.types import Answer
 from assistant.ui import texts
 from assistant.ui.limits import RateLimiter, client_key
-from assistant.ui.state import Banner, ChatState, Reply, assistant_message, user_message
+from assistant.ui.state import Banner, ChatState, Message, Reply, assistant_message, user_message
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.chat import Assistant
@@ -132,19 +133,48 @@ def echo(ctx: PageContext, state: ChatState, message: str) -> Reply | None:
 def ask(ctx: PageContext, state: ChatState, message: str, theme: str | None) -> Reply:
     """Answer ``message`` in the conversation ``state`` (earlier questions are its context), with the
     sources panel, the card picker, the banner and the download for the answer."""
+    reply = Reply()
+    for reply in ask_stream(ctx, state, message, theme):
+        pass
+    return reply
+
+
+def ask_stream(ctx: PageContext, state: ChatState, message: str, theme: str | None) -> Iterator[Reply]:
+    """``ask``, streamed: while a streaming composer (the LLM one) writes, one Reply per verified
+    sentence with the answer so far; then the whole answer's Reply (which only adds to what was shown)."""
     if not isinstance(message, str) or not message.strip():
-        return Reply()
+        yield Reply()
+        return
     said = user_message(_shown(message, ctx))
     if len(message) > ctx.max_chars:
         state = state.said(said, assistant_message(texts.TOO_LONG.format(length=len(message), limit=ctx.max_chars)))
-        return Reply(messages=list(state.messages), question_box="", state=state, banner=None, feedback_status="")
+        yield Reply(messages=list(state.messages), question_box="", state=state, banner=None, feedback_status="")
+        return
+    so_far = ""
+    answer: Answer | None = None
+    history, wanted = list(state.questions), theme_filter(theme)
     try:
-        answer = ctx.assistant.ask(message, history=list(state.questions), theme=theme_filter(theme))
+        stream = getattr(ctx.assistant, "ask_stream", None)  # any object with ``ask`` will do, streaming or not
+        events = stream(message, history=history, theme=wanted) if stream else [
+            ctx.assistant.ask(message, history=history, theme=wanted)]
+        for event in events:
+            if isinstance(event, Answer):
+                answer = event
+            else:
+                so_far += event
+                yield Reply(messages=[*state.messages, said, assistant_message(so_far)])
     except AssistantError as exc:
-        return _failed(state.said(said, assistant_message(texts.SORRY + render.escape_user_text(exc.friendly()))))
+        yield _failed(state.said(said, assistant_message(texts.SORRY + render.escape_user_text(exc.friendly()))))
+        return
     except Exception:  # never show a traceback to the user
         log.exception("answering %r failed", message[:200])
-        return _failed(state.said(said, assistant_message(texts.FAILED)))
+        yield _failed(state.said(said, assistant_message(texts.FAILED)))
+        return
+    assert answer is not None
+    yield _answered(ctx, state, message, said, answer)
+
+
+def _answered(ctx: PageContext, state: ChatState, message: str, said: Message, answer: Answer) -> Reply:
     state = state.answered(message, answer, said, assistant_message(render.chat_markdown(answer)))
     banner = (Banner("crisis", texts.CRISIS_BANNER) if answer.status == "crisis"
               else Banner("abstained", render.abstain_banner(answer)) if answer.status == "abstained" else None)

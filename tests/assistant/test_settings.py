@@ -86,6 +86,8 @@ CHANGED: dict[str, Any] = {
     "composer": "llm", "max_groups": 4, "max_per_group": 2, "max_findings": 1, "first_sentence_bonus": 0.6,
     "position_penalty": 0.02,
     "llm_base_url": "http://127.0.0.1:11434/v1", "llm_model": "other", "llm_timeout_s": 31.0,
+    "llm_max_retries": 2, "llm_temperature": 0.5, "llm_max_tokens": 200, "llm_seed": 7, "llm_max_passages": 4,
+    "llm_min_support": 0.7, "llm_min_words": 4, "llm_min_sentences": 3,
     "host": "0.0.0.0", "port": 7861, "auth_user": "manager",
     "allow_no_login": True, "concurrency_limit": 2, "queue_max_size": 10, "rate_limit_per_minute": 30.0,
     "rate_limit_burst": 5, "trust_proxy_headers": True, "max_feedback_bytes": 4_000, "generation_check_s": 2.0,

@@ -393,3 +393,29 @@ def test_login_is_required_when_configured(tmp_path: Path, fake: ScriptedAssista
             assert "event: complete" in http.get(f"gradio_api/call/ask/{event_id}").text
     finally:
         demo.close()
+
+
+class StreamingAssistant(ScriptedAssistant):
+    """Streams two verified sentences before its answer, as the LLM composer does."""
+
+    PIECES = ("Peer workers value supervision by an experienced peer [1].", " Managers plan supervision time [2].")
+
+    def ask_stream(self, question: str, history: list[str] | None = None, theme: str | None = None) -> Any:
+        answer = self.ask(question, history, theme)
+        yield from self.PIECES
+        answer.answer = "".join(self.PIECES) + "\n\n" + answer.answer
+        yield answer
+
+
+def test_a_streamed_answer_shows_sentence_by_sentence_and_keeps_them(tmp_path: Path, corpus: Corpus) -> None:
+    settings = make_settings(tmp_path, feedback_path=tmp_path / "fb.jsonl")
+    ctx = PageContext.create(settings, StreamingAssistant(corpus), download_dir=tmp_path / "d")  # type: ignore[arg-type]
+    replies = list(handlers.ask_stream(ctx, ChatState(), QUESTION, ALL_THEMES))
+    assert len(replies) == 3
+    partial = [r.messages[-1]["content"] for r in replies[:2]]  # type: ignore[index]
+    assert partial == [StreamingAssistant.PIECES[0], "".join(StreamingAssistant.PIECES)]
+    assert all(r.state is KEEP and r.sources is KEEP for r in replies[:2]), "the conversation changes only at the end"
+    final = replies[-1]
+    assert isinstance(final.state, ChatState) and final.state.last is not None
+    assert final.messages[-1]["content"].startswith(partial[-1]), "nothing shown is retracted"  # type: ignore[index]
+    assert handlers.ask(ctx, ChatState(), QUESTION, ALL_THEMES).messages == final.messages
