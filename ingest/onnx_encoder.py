@@ -115,6 +115,7 @@ def export(model_dir: Path, encoder_dir: Path) -> Path:
                                   dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
                                                 "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}})
             _optimise(Path(tmp), optimised_path(target))
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; readers may run as another user
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):

@@ -74,6 +74,14 @@ def test_bm25s_scores_equal_rank_bm25_okapi(name: str, corpus_tokens: list[list[
         assert loaded.idf[t] == pytest.approx(v, rel=1e-12, abs=1e-12)
     # Memory-mapped on load: the score matrix is not read into memory.
     assert isinstance(loaded._data, np.memmap)
+    # The files are bm25s's own layout: bm25s loads them (memory-mapped) to the same matrix and vocabulary.
+    import bm25s
+
+    theirs = bm25s.BM25.load(str(tmp_path / "bm25"), mmap=True)
+    assert isinstance(theirs.scores["data"], np.memmap) and theirs.vocab_dict == loaded.vocab
+    for key, ours_array in (("data", loaded._data), ("indices", loaded._indices), ("indptr", loaded._indptr)):
+        np.testing.assert_array_equal(theirs.scores[key], ours_array)
+    assert theirs.scores["num_docs"] == loaded.n_docs == len(docs)
 
 
 def test_ingest_writes_a_snapshot_that_loads_memory_mapped(fake_settings: Settings) -> None:
@@ -111,8 +119,8 @@ def test_damaged_snapshot_is_not_used(indexed_settings: Settings) -> None:
     assert gen
     name = EvidenceStore(settings).name
     assert load_snapshot(index_dir, gen, _tokenizer(), name) is not None
-    lines = (snapshot_dir(index_dir, gen) / "passages.jsonl").read_text(encoding="utf-8").splitlines()
-    (snapshot_dir(index_dir, gen) / "passages.jsonl").write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    path = snapshot_dir(index_dir, gen) / "passages.json"
+    path.write_bytes(path.read_bytes()[:-200])
     assert load_snapshot(index_dir, gen, _tokenizer(), name) is None
 
 
