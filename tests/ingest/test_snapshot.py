@@ -136,3 +136,45 @@ def test_write_is_atomic_and_prune_keeps_newest(tmp_path: Path) -> None:
     assert names == [".20260104-half", "20260102T000000000000Z-b", "20260103T000000000000Z-c"]
     meta = json.loads((tmp_path / "snapshots" / "20260103T000000000000Z-c" / "meta.json").read_text())
     assert meta["n_passages"] == 3 and meta["collection"] == "col"
+
+
+def test_the_retriever_answers_from_the_snapshot_and_rebuilds_a_missing_one(indexed_settings: Settings,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import ingest.snapshot
+    from assistant.chat import Assistant
+
+    settings = indexed_settings
+    index_dir, gen = settings.index.index_dir, current_generation(settings.index.index_dir)
+    assert gen
+    from_chroma = [p for p, _ in EvidenceStore(settings).passages_with_vectors()]
+
+    # A snapshot on disk: the store is never read for passages.
+    def no_store(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read the passages from the store although a snapshot exists")
+
+    with monkeypatch.context() as m:
+        m.setattr(ingest.snapshot, "from_store", no_store)
+        retriever = Assistant(settings).retriever
+        assert retriever.index.passages == from_chroma and retriever.generation == gen
+        assert retriever.retrieve("Who should supervise peer workers?").passages
+
+    # Missing (an index built before snapshots, or a fresh replica): built once from the store, saved.
+    shutil.rmtree(index_dir / "snapshots")
+    retriever = Assistant(settings).retriever
+    assert retriever.index.passages == from_chroma
+    assert (snapshot_dir(index_dir, gen) / "meta.json").is_file()
+
+    # No generation in the manifest at all (an index from before generations): built in memory.
+    data = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+    data.pop("generation")
+    (index_dir / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    retriever = Assistant(settings).retriever
+    assert retriever.index.passages == from_chroma and retriever.generation is None
+
+
+def test_snapshots_can_be_turned_off(fake_settings: Settings) -> None:
+    settings = fake_settings.replace(snapshots=False)
+    assert run_ingest(settings).generation
+    assert not (settings.index.index_dir / "snapshots").exists()
