@@ -497,7 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer repetitions and a smaller scale run")
     p.add_argument("--scale", type=int, default=50_000, help="passages in the generated scale corpus (0 skips)")
     p.add_argument("--out", type=Path, default=Path("bench-out"))
-    p.add_argument("--only", nargs="+", choices=("ingest", "noop", "answers", "cold", "serve", "map", "scale"),
+    p.add_argument("--only", nargs="+", choices=("ingest", "noop", "answers", "cold", "serve", "map", "scale",
+                                                   "ui-load"),
                    help="run only these benchmarks (default: all)")
     p.set_defaults(func=cmd_bench)
     return parser

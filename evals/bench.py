@@ -332,6 +332,9 @@ def to_markdown(results: dict[str, Any]) -> str:
         for row in r["scale"]:
             lines.append(f"| {row['passages']:,} | {row['s_per_1000_added']} | {row['query_p50_ms']} | "
                          f"{row['query_p95_ms']} | {row['retriever_load_s']} |")
+    from evals.bench_ui import markdown as ui_markdown
+
+    lines += ui_markdown(r)
     return "\n".join(lines) + "\n"
 
 
@@ -357,6 +360,11 @@ def main(settings: Settings, *, as_json: bool = False, quick: bool = False, out:
         if wanted("map"):
             print("bench: map...", file=sys.stderr)
             results.update(bench_map(settings))
+        if wanted("ui-load"):  # evals/bench_ui.py: the UI under concurrent clients vs the Python API
+            from evals.bench_ui import bench_ui_load
+
+            print("bench: ui-load...", file=sys.stderr)
+            results.update(bench_ui_load(bench_settings, quick=quick))
         if scale and wanted("scale"):
             print("bench: scale...", file=sys.stderr)
             results.update(bench_scale(settings, 10_000 if quick else scale))
