@@ -221,6 +221,8 @@ class Assistant:
             except Exception:  # the first request's check stamps it instead
                 log.warning("could not read the index generation", exc_info=True)
         self.retriever.warm_up()
+        if self.retriever.generation:  # what was actually loaded (ingest may have landed meanwhile)
+            self._live.generation = self.retriever.generation
         if self.settings.safety.semantic_crisis_check:
             self.crisis_check.check(self.embedder.embed_query("warm up"))
 
@@ -474,3 +476,4 @@ class Loaded:
     def build(self) -> None:
         """Load every part now (a live switch does this before the swap, so no request waits)."""
         _ = self.retriever.index, self.coverage, self.composer
+        self.generation = self.retriever.generation or self.generation

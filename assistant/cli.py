@@ -519,7 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="passages in the generated scale corpus: one or more sizes, e.g. 10000 50000 or "
                         "10000,50000 (default 10000 50000 100000 200000; 0 skips)")
     p.add_argument("--out", type=Path, default=Path("bench-out"))
-    p.add_argument("--only", nargs="+", choices=("ingest", "noop", "answers", "cold", "serve", "map", "scale"),
+    p.add_argument("--only", nargs="+", choices=("ingest", "noop", "answers", "cold", "serve", "map", "scale",
+                                                   "ui-load"),
                    help="run only these benchmarks (default: all)")
     p.set_defaults(func=cmd_bench)
     return parser

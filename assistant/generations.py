@@ -19,14 +19,7 @@ def read_generation(settings: IndexSettings, store: Any | None = None) -> str | 
     """The generation ingest last completed (None when there is no complete index): from the
     collection's metadata in server mode (pass the store), so replicas with their own index
     directories agree; from the index directory otherwise."""
-    current = getattr(pipeline, "current_generation", None)
-    if current is not None:
-        return current(settings.index_dir, store=store if settings.chroma_host else None)
-    # TEMPORARY until the generation contract lands: a complete manifest's modification time.
-    manifest = pipeline.read_manifest(settings.index_dir)
-    if not manifest or manifest.get("state") != "complete":
-        return None
-    return str((settings.index_dir / pipeline.MANIFEST).stat().st_mtime_ns)
+    return pipeline.current_generation(settings.index_dir, store=store if settings.chroma_host else None)
 
 
 def fresh_store(settings: IndexSettings) -> EvidenceStore:

@@ -133,6 +133,9 @@ class UISettings(_Group):
     concurrency_limit: int = Field(4, ge=1, le=64, description="Answers computed at once (/ask and the chat share them).")
     queue_max_size: int = Field(64, ge=1, le=10_000,
                                 description="Requests waiting for an answer; past it a request is told the server is busy.")
+    queue_status_every_s: float = Field(2.0, ge=0.0, le=60.0,
+                                        description="How often waiting browsers are told their place in the queue "
+                                                    "(0: after every answer, which costs throughput under load).")
     rate_limit_per_minute: float = Field(120.0, ge=0.0, le=100_000.0,
                                          description="Sustained /ask and feedback requests per client and minute (0: no limit).")
     rate_limit_burst: int = Field(20, ge=1, le=10_000, description="Requests a client may make at once before the rate applies.")

@@ -427,12 +427,15 @@ def to_markdown(results: dict[str, Any]) -> str:
                          f"{row['rss_mb']} ({row.get('peak_rss_mb')}) | {row['s_per_1000_added']} "
                          f"({row.get('store_s_per_1000_added')} + {row.get('snapshot_s_per_1000')}) | "
                          f"{row.get('snapshot_from_store_s')} |")
+    from evals.bench_ui import markdown as ui_markdown
+
+    lines += ui_markdown(r)
     return "\n".join(lines) + "\n"
 
 
 def main(settings: Settings, *, as_json: bool = False, quick: bool = False, out: Path | None = None,
          scale: int | list[int] | tuple[int, ...] = SCALE_SIZES, only: list[str] | None = None) -> int:
-    """Run the benchmarks (``only``: a subset of ingest, noop, answers, cold, serve, map, scale)."""
+    """Run the benchmarks (``only``: a subset of ingest, noop, answers, cold, serve, map, ui-load, scale)."""
     def wanted(name: str) -> bool:
         return not only or name in only
 
@@ -452,6 +455,11 @@ def main(settings: Settings, *, as_json: bool = False, quick: bool = False, out:
         if wanted("map"):
             print("bench: map...", file=sys.stderr)
             results.update(bench_map(settings))
+        if wanted("ui-load"):  # evals/bench_ui.py: the UI under concurrent clients vs the Python API
+            from evals.bench_ui import bench_ui_load
+
+            print("bench: ui-load...", file=sys.stderr)
+            results.update(bench_ui_load(bench_settings, quick=quick))
         if scale and any(scale if not isinstance(scale, int) else [scale]) and wanted("scale"):
             print("bench: scale...", file=sys.stderr)
             results.update(bench_scale(settings, [10_000] if quick else scale))

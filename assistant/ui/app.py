@@ -165,7 +165,8 @@ def configure_queue(demo: gr.Blocks, settings: Settings) -> None:
     (HTTP 503, which gradio_client reports as "Queue is full! Please try again.") with our "busy,
     try again" sentence as the detail, never left hanging."""
     ui = settings.ui
-    demo.queue(max_size=ui.queue_max_size, default_concurrency_limit=ui.concurrency_limit)
+    demo.queue(max_size=ui.queue_max_size, default_concurrency_limit=ui.concurrency_limit,
+               status_update_rate=ui.queue_status_every_s or "auto")
     queue = demo._queue
     push = queue.push
 

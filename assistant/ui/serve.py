@@ -67,7 +67,7 @@ def serve(settings: Settings | None = None) -> None:
     check_exposure(settings)  # before anything loads
     from assistant.chat import Assistant
 
-    if not pipeline.index_is_built(settings):
+    if not pipeline.index_is_built(settings) and not is_replica(settings):
         build_index(settings)
     print("Loading the embedding model and the passages…", flush=True)
     assistant = Assistant(settings)
@@ -85,6 +85,18 @@ def serve(settings: Settings | None = None) -> None:
     finally:
         demo.close()
         print("Stopped.", file=sys.stderr)
+
+
+def is_replica(settings: Settings) -> bool:
+    """In server mode, a ``serve`` with no local index answers from the collection another process
+    indexed (a replica): it must not build one of its own. True when the server's collection has a
+    generation."""
+    if not settings.index.chroma_host:
+        return False
+    from assistant.generations import read_generation
+    from ingest.store import EvidenceStore
+
+    return read_generation(settings.index, EvidenceStore(settings.index)) is not None
 
 
 def build_index(settings: Settings) -> None:

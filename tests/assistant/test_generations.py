@@ -103,9 +103,10 @@ def test_a_generation_that_fails_to_load_keeps_the_old_one(indexed: Settings, mo
 def test_no_checks_when_turned_off(indexed: Settings) -> None:
     assistant = Assistant(indexed.replace(generation_check_s=0.0))
     assistant.warm_up()
+    loaded = assistant.generation
     edit_cited_card(indexed, assistant)
     for _ in range(5):
         assistant.ask(QUESTION)
         time.sleep(0.05)
-    assert assistant.switches == 0 and assistant.generation is None
+    assert assistant.switches == 0 and assistant.generation == loaded != read_generation(indexed.index)
     assert MARKER not in assistant.ask(QUESTION).answer
