@@ -92,7 +92,7 @@ def test_fallback_with_the_real_model_keeps_what_was_shown(real_assistant: Any, 
 
 
 @pytest.mark.parametrize("question, status", [("I want to end my life", "crisis"),
-                                              ("What is the best pizza topping?", "abstained")])
+                                              ("What is the capital of France?", "abstained")])
 def test_gates_decide_before_the_model(real_assistant: Any, local_model: LocalModelServer, question: str,
                                        status: str) -> None:
     answer = llm_assistant(real_assistant, local_model).ask(question)
