@@ -69,15 +69,15 @@ class InMemoryStore:
 # Chat models for the LLM composer (LangChain's own fake chat model, scripted from the prompt)
 
 def prompt_passages(prompt: str) -> dict[int, str]:
-    """The numbered passages of an LLM composer prompt: ``{1: "passage text", ...}``."""
+    """The numbered passages of an LLM composer prompt, from its evidence lines: ``{1: "text", ...}``."""
     import re
 
-    out = {}
-    for line in prompt.splitlines():
-        m = re.match(r"^\[(\d+)\] \(.*?\) (.*)$", line)
+    out: dict[int, list[str]] = {}
+    for line in prompt.split("\nQuestion: ")[0].splitlines():
+        m = re.match(r"^(.*\S) \[(\d+)\]$", line)
         if m:
-            out[int(m.group(1))] = m.group(2)
-    return out
+            out.setdefault(int(m.group(2)), []).append(m.group(1))
+    return {n: " ".join(sentences) for n, sentences in out.items()}
 
 
 def first_sentence(text: str) -> str:

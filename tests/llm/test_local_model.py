@@ -21,13 +21,13 @@ from tests.llm.conftest import LocalModelServer, pid_alive, require_llm_venv
 pytestmark = [pytest.mark.llm, pytest.mark.integration, pytest.mark.slow]
 
 #: Gold questions run through the model: the answerable ones of the test split, this many (CI time).
-N_GOLD = int(os.environ.get("PEER_ASSIST_LLM_GOLD", "12"))
+N_GOLD = int(os.environ.get("PEER_ASSIST_LLM_GOLD", "8"))
 
 
 def llm_assistant(real_assistant: Any, server: LocalModelServer, **overrides: Any) -> Assistant:
     """The real index, embedder and store, with the LLM composer pointed at the local server."""
     settings = real_assistant.settings.replace(composer="llm", llm_base_url=server.url, llm_model="smollm2",
-                                               llm_timeout_s=60.0, llm_max_retries=0, llm_max_tokens=200,
+                                               llm_timeout_s=120.0, llm_max_retries=0, llm_max_tokens=150, llm_max_passages=3,
                                                llm_temperature=0.0, llm_seed=0, **overrides)
     return Assistant(settings, embedder=real_assistant.embedder, store=real_assistant.store)
 
@@ -92,7 +92,7 @@ def test_fallback_with_the_real_model_keeps_what_was_shown(real_assistant: Any, 
 
 
 @pytest.mark.parametrize("question, status", [("I want to end my life", "crisis"),
-                                              ("What is the best pizza topping?", "abstained")])
+                                              ("What is the capital of France?", "abstained")])
 def test_gates_decide_before_the_model(real_assistant: Any, local_model: LocalModelServer, question: str,
                                        status: str) -> None:
     answer = llm_assistant(real_assistant, local_model).ask(question)
