@@ -269,7 +269,8 @@ def bench_scale(settings: Settings, sizes: int | list[int] | tuple[int, ...] = S
                          "store_s_per_1000_added": round(store_s / added * 1000, 3),
                          "snapshot_s_per_1000": round(snapshot_s / size * 1000, 3),
                          "s_per_1000_added": round((store_s + snapshot_s) / added * 1000, 3),
-                         "snapshot_from_store_s": round(snapshot_s, 2), **probe})
+                         "snapshot_from_store_s": round(snapshot_s, 2), **probe,
+                         "load_avg_1m": round(os.getloadavg()[0], 2)})  # other work on the machine
             print(f"  scale {size:>7} passages: {rows[-1]}", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -420,13 +421,13 @@ def to_markdown(results: dict[str, Any]) -> str:
                   "(adds scope, coverage, composing). Start-up = process start to index loaded and encoder ready. "
                   "Targets at 100,000: query p95 <= 50 ms, start-up <= 3 s."), "",
                   ("| passages | query p50 / p95 ms | answer p50 / p95 ms | start-up s | RSS MB (peak) | indexing s per 1,000 "
-                  "(store + snapshot) | snapshot from Chroma s |"), "|---|---|---|---|---|---|---|"]
+                  "(store + snapshot) | snapshot from Chroma s | load average |"), "|---|---|---|---|---|---|---|---|"]
         for row in r["scale"]:
             lines.append(f"| {row['passages']:,} | {row['query_p50_ms']} / {row['query_p95_ms']} | "
                          f"{row.get('answer_p50_ms')} / {row.get('answer_p95_ms')} | {row['startup_s']} | "
                          f"{row['rss_mb']} ({row.get('peak_rss_mb')}) | {row['s_per_1000_added']} "
                          f"({row.get('store_s_per_1000_added')} + {row.get('snapshot_s_per_1000')}) | "
-                         f"{row.get('snapshot_from_store_s')} |")
+                         f"{row.get('snapshot_from_store_s')} | {row.get('load_avg_1m')} |")
     from evals.bench_ui import markdown as ui_markdown
 
     lines += ui_markdown(r)

@@ -207,6 +207,9 @@ def write_snapshot(index_dir: Path, generation: str, passages: Sequence[Passage]
                 "vectors": vectors is not None, "tokenizer": tokenizer_fingerprint(tokenizer), "collection": collection}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; readers may run as another user
+        if (final / "meta.json").is_file():  # another process wrote the same generation meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+            return final
         if final.exists():  # an incomplete one left by a killed run
             shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
