@@ -130,6 +130,9 @@ class UISettings(_Group):
     feedback_path: Path | None = Field(None, description="JSON-lines feedback log; default <index_dir>/feedback.jsonl.")
     allow_no_login: bool = Field(False, description="Serve a non-loopback address without a login: the operator "
                                                     "accepts that anyone who reaches it can use it.")
+    answer_workers: int = Field(0, ge=0, le=64,
+                                description="Worker processes that compute answers for serve (0: threads in the "
+                                            "serve process). Each holds its own model and index.")
     concurrency_limit: int = Field(4, ge=1, le=64, description="Answers computed at once (/ask and the chat share them).")
     queue_max_size: int = Field(64, ge=1, le=10_000,
                                 description="Requests waiting for an answer; past it a request is told the server is busy.")

@@ -47,6 +47,7 @@ def _env(settings: Settings) -> dict[str, str]:
                 "PEER_ASSIST_EMBEDDING_MODEL": settings.index.embedding_model,
                 "PEER_ASSIST_RATE_LIMIT_PER_MINUTE": "0", "OPENBLAS_NUM_THREADS": "1",
                 "PEER_ASSIST_CONCURRENCY_LIMIT": str(settings.ui.concurrency_limit),
+                "PEER_ASSIST_ANSWER_WORKERS": str(settings.ui.answer_workers),
                 "PEER_ASSIST_QUEUE_MAX_SIZE": str(settings.ui.queue_max_size),
                 "PEER_ASSIST_QUEUE_STATUS_EVERY_S": str(settings.ui.queue_status_every_s),
                 "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"})
@@ -90,12 +91,21 @@ def _ask(client: Any, question: str) -> dict[str, Any]:
 
 
 def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
+    """CPU seconds (user + system) a process and its descendants (answer workers) have used (Linux
+    /proc; 0 elsewhere)."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, total = {pid}, 0.0
+    for _ in range(3):  # children and grandchildren
+        tree |= {p for p, (ppid, _) in stats.items() if ppid in tree}
+    for p in tree:
+        total += stats.get(p, (0, 0.0))[1]
+    return total
 
 
 def _free_port() -> int:
@@ -192,6 +202,7 @@ def bench_ui_load(settings: Settings, *, clients: int = 20, seconds: float = 60.
         "client_cpu_ms_per_request": round(client_cpu * 1000 / max(1, len(latencies)), 1),
         "api_sequential_rps": api_rps, "ui_vs_api": round(rps / api_rps, 3) if api_rps else None,
         "target_ratio": TARGET_RATIO, "concurrency_limit": settings.ui.concurrency_limit,
+        "answer_workers": settings.ui.answer_workers,
         "queue_max_size": settings.ui.queue_max_size, "queue_status_every_s": settings.ui.queue_status_every_s,
         "first_errors": errors[:3],
     }}
@@ -205,7 +216,7 @@ def markdown(results: dict[str, Any]) -> list[str]:
     ok = r["errors"] == 0 and (r["ui_vs_api"] or 0) >= r["target_ratio"]
     return ["", "## UI under load", "",
             (f"{r['clients']} clients for {r['duration_s']} s against `peer-assist serve` (concurrency limit "
-            f"{r['concurrency_limit']}): {r['requests']} requests, {r['errors']} errors, {r['ui_rps']} req/s, "
+            f"{r['concurrency_limit']}, answer workers {r.get('answer_workers', 0)}): {r['requests']} requests, {r['errors']} errors, {r['ui_rps']} req/s, "
             f"p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms. Python API alone, sequential: {r['api_sequential_rps']} "
             f"asks/s; UI/API = {r['ui_vs_api']} (target >= {r['target_ratio']}: {'met' if ok else 'NOT met'}).")]
 

@@ -46,7 +46,6 @@ class PageContext:
 
     assistant: Assistant
     settings: Settings
-    cards: dict[str, Card]
     theme_titles: dict[str, str]
     download_dir: Path
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
@@ -58,9 +57,13 @@ class PageContext:
             download_dir = Path(tempfile.mkdtemp(prefix="peer-assist-answers-"))
         download_dir.mkdir(parents=True, exist_ok=True)
         ui = settings.ui
-        return cls(assistant=assistant, settings=settings, cards={c.id: c for c in corpus.cards},
-                   theme_titles={t.id: t.title for t in corpus.taxonomy.themes.values()}, download_dir=download_dir,
+        return cls(assistant=assistant, settings=settings, theme_titles={t.id: t.title for t in corpus.taxonomy.themes.values()}, download_dir=download_dir,
                    limiter=RateLimiter(ui.rate_limit_per_minute, ui.rate_limit_burst))
+
+    @property
+    def cards(self) -> dict[str, Card]:
+        """The cards of the corpus the assistant answers from now (a live reindex changes them)."""
+        return {c.id: c for c in self.assistant.corpus.cards}
 
     def too_many(self, request: Any) -> str | None:
         """The "too many requests" sentence when the client behind ``request`` is over its rate, else None."""
@@ -83,8 +86,9 @@ class PageContext:
         for c in answer.citations if answer else ():
             numbers.setdefault(c.card_id, []).append(c.n)
         label = render.card_choice_label
-        cited = [(label(self.cards[cid], ns), cid) for cid, ns in numbers.items() if cid in self.cards]
-        rest = [(label(card), card.id) for card in sorted(self.cards.values(), key=lambda c: c.id)
+        cards = self.cards
+        cited = [(label(cards[cid], ns), cid) for cid, ns in numbers.items() if cid in cards]
+        rest = [(label(card), card.id) for card in sorted(cards.values(), key=lambda c: c.id)
                 if card.id not in numbers]
         return cited + rest
 

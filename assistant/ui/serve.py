@@ -70,7 +70,12 @@ def serve(settings: Settings | None = None) -> None:
     if not pipeline.index_is_built(settings) and not is_replica(settings):
         build_index(settings)
     print("Loading the embedding model and the passages…", flush=True)
-    assistant = Assistant(settings)
+    assistant: Any = Assistant(settings)
+    if settings.ui.answer_workers > 0:
+        from assistant.ui.workers import PooledAssistant
+
+        print(f"Starting {settings.ui.answer_workers} answer worker process(es)…", flush=True)
+        assistant = PooledAssistant(settings, assistant, settings.ui.answer_workers)
     assistant.warm_up()
     demo = build_app(settings, assistant)
     _, local_url, _ = launch_app(demo, settings, prevent_thread_lock=True, quiet=True)
@@ -84,6 +89,8 @@ def serve(settings: Settings | None = None) -> None:
         pass
     finally:
         demo.close()
+        if hasattr(assistant, "close"):
+            assistant.close()
         print("Stopped.", file=sys.stderr)
 
 

@@ -91,7 +91,7 @@ CHANGED: dict[str, Any] = {
     "host": "0.0.0.0", "port": 7861, "auth_user": "manager",
     "allow_no_login": True, "concurrency_limit": 2, "queue_max_size": 10, "rate_limit_per_minute": 30.0,
     "rate_limit_burst": 5, "trust_proxy_headers": True, "max_feedback_bytes": 4_000, "generation_check_s": 2.0,
-    "queue_status_every_s": 5.0,
+    "queue_status_every_s": 5.0, "answer_workers": 2,
     "eval_split": "tune", "eval_tolerance": 0.04,
 }
 LEFT_OUT: dict[str, Any] = {

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600
 
 KEYS = {"clients", "duration_s", "requests", "errors", "hung_clients", "ui_rps", "p50_ms", "p95_ms",
         "server_cpu_ms_per_request", "client_cpu_ms_per_request", "api_sequential_rps", "ui_vs_api",
-        "target_ratio", "concurrency_limit", "queue_max_size", "queue_status_every_s", "first_errors"}
+        "target_ratio", "concurrency_limit", "answer_workers", "queue_max_size", "queue_status_every_s", "first_errors"}
 
 
 def test_ui_load_bench_reports_its_figures(real_index: Settings) -> None:

@@ -1,0 +1,38 @@
+"""Answers in worker processes (``answer_workers``): the same answers as in-process, typed errors with
+their help text, and the UI's cards from the current generation. Hash embedder; spawning workers
+takes a few seconds, so this is the slow tier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.chat import Assistant
+from assistant.errors import AssistantError
+from assistant.ui.workers import PooledAssistant
+from ingest.pipeline import run_ingest
+from tests.conftest import make_settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def test_pooled_answers_match_in_process_answers(tmp_path: Path, corpus_copy: Path) -> None:
+    settings = make_settings(tmp_path, corpus_copy, embedding_model="hash-384", abstain_threshold=-1.0)
+    run_ingest(settings)
+    local = Assistant(settings)
+    pooled = PooledAssistant(settings, local, workers=1)
+    try:
+        pooled.warm_up()
+        for question, history in (("Who should supervise peer workers?", None),
+                                  ("and what about training?", ["Who should supervise peer workers?"])):
+            theirs, ours = pooled.ask(question, history=history).to_dict(), local.ask(question, history=history).to_dict()
+            for key in ("status", "answer", "citations", "retrieved", "strategies"):
+                assert theirs[key] == ours[key], key
+        with pytest.raises(AssistantError) as err:
+            pooled.ask("x" * 5000)
+        assert "limit is 2,000" in str(err.value) and "Ask one short question" in err.value.help_message
+        assert {c.id for c in pooled.corpus.cards} == {c.id for c in local.corpus.cards}
+        assert pooled.taxonomy is local.taxonomy  # everything but ask comes from the local assistant
+    finally:
+        pooled.close()
