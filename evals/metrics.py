@@ -140,7 +140,8 @@ def claims(text: str) -> list[tuple[str, list[int]]]:
     """The cited claims of a strategy text: each stretch of words with the markers that follow it."""
     out = []
     for m in _CLAIM.finditer(text):
-        claim = m.group(1).strip(" .;()").strip()
+        # a label after the previous marker ("(practice guidance)") belongs to that claim, not this one
+        claim = re.sub(r"^\s*\([^)]*\)", "", m.group(1)).strip(" .;").strip()
         if claim and re.search(r"\w", claim):
             out.append((claim, [int(n) for n in _MARKER.findall(m.group(2))]))
     return out

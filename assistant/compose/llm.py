@@ -181,7 +181,7 @@ class LLMComposer:
 
     def __init__(self, settings: LLMSettings, fallback: Composer, tokenize: Tokenizer,
                  chat_model: BaseChatModel | None = None,
-                 chat_model_factory: Callable[[LLMSettings], BaseChatModel] = build_chat_model) -> None:
+                 chat_model_factory: Callable[[LLMSettings], BaseChatModel] | None = None) -> None:
         self.settings = settings
         self.fallback = fallback
         self.tokenize = tokenize
@@ -191,7 +191,7 @@ class LLMComposer:
     @property
     def chat_model(self) -> BaseChatModel:
         if self._chat_model is None:
-            self._chat_model = self._factory(self.settings)
+            self._chat_model = (self._factory or build_chat_model)(self.settings)
         return self._chat_model
 
     def compose(self, question: str, result: RetrievalResult) -> Composition:

@@ -96,3 +96,39 @@ def test_ask_text_says_where_the_strategies_sit_on_the_map(cli_env: Any, capsys:
     out = capsys.readouterr().out
     assert "\nOn the evidence map:\n  - " in out
     assert re.search(r"  - .+: \d+ of 1 review, \d+ of \d+ studies, \d+ of \d+ later research, \d+ of \d+ guidance", out)
+
+
+def test_chat_prints_llm_sentences_as_they_are_verified(cli_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The terminal shows sentence 1 before the model writes its last line (the fake model waits for it)."""
+    import threading
+
+    from tests.fakes import first_sentence, make_scripted_chat_model, prompt_passages
+
+    release, lines = threading.Event(), []
+
+    def script(prompt: str) -> str:
+        lines[:] = [f"{first_sentence(t)} [{i}]" for i, t in list(prompt_passages(prompt).items())[:3]]
+        return "\n".join(lines)
+
+    def start(line: str) -> str:
+        return " ".join(line.split("[")[0].split()[:6])
+
+    class Terminal(io.StringIO):
+        def write(self, s: str) -> int:
+            n = super().write(s)
+            if lines and start(lines[0]) in self.getvalue():
+                release.set()  # sentence 1 is on the terminal: let the model write its last line
+            return n
+
+    model = make_scripted_chat_model(script, before_last_line=release)
+    monkeypatch.setattr("assistant.compose.llm.build_chat_model", lambda settings: model)
+    monkeypatch.setenv("PEER_ASSIST_COMPOSER", "llm")
+    get_settings.cache_clear()
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    monkeypatch.setattr("sys.stdin", io.StringIO("Who should supervise peer workers?\n\n"))
+    assert cli.main(["chat"]) == 0
+    out = terminal.getvalue()
+    positions = [out.find(start(line)) for line in lines]
+    assert len(lines) == 3 and all(p >= 0 for p in positions) and positions == sorted(positions), out
+    assert out.find("Sources:") > positions[-1] and out.count(start(lines[0])) == 1, "printed once, never again"

@@ -80,3 +80,34 @@ def test_diff_rows_reports_status_and_citation_changes() -> None:
     assert set(changes) == {"1", "2"}
     assert changes["1"]["cards_added"] == ["c"] and changes["1"]["cards_lost"] == ["b"]
     assert changes["2"]["status"] == ["answered", "abstained"]
+
+
+def test_claims_are_the_cited_stretches_of_a_strategy_text() -> None:
+    from evals.metrics import claims
+
+    text = "Peer workers value supervision. [1] (practice guidance) Managers plan time [2][3]. Uncited tail."
+    assert claims(text) == [("Peer workers value supervision", [1]), ("Managers plan time", [2, 3])]
+
+
+def test_claim_support_checks_each_claim_against_the_passages_it_cites() -> None:
+    from evals.metrics import claim_support
+    from ingest.text import Tokenizer
+
+    answer = {"citations": [{"n": 1, "passage_id": "p1", "quote": "q"}, {"n": 2, "passage_id": "p2", "quote": "q"}],
+              "strategies": [{"text": "Peer workers valued supervision. [1] Bananas grow in plantations. [2]"}]}
+    texts = {"p1": "Peer workers valued supervision from peers.", "p2": "Managers planned supervision time."}
+    assert claim_support(answer, texts, Tokenizer(), 0.6) == (2, 1)
+
+
+def test_aggregate_reports_llm_sentences_and_fallback_rate() -> None:
+    from evals.run import aggregate
+
+    base = {"type": "answerable", "status": "answered", "status_ok": True, "expected_cards": [], "retrieval": {},
+            "citation_valid": True, "quotes": 1, "quotes_found": 1, "latency_ms": 5.0}
+    rows = [{**base, "claims": 3, "claims_supported": 3,
+             "llm": {"generated": 5, "kept": 3, "dropped": [{}, {}], "fallback": "none"}},
+            {**base, "claims": 4, "claims_supported": 4,
+             "llm": {"generated": 2, "kept": 0, "dropped": [{}, {}], "fallback": "replaced"}}]
+    out = aggregate(rows)
+    assert (out["claims"], out["claim_support"], out["fallback_rate"]) == (7, 1.0, 0.5)
+    assert (out["llm_sentences_generated"], out["llm_sentences_kept"], out["llm_sentences_dropped"]) == (7, 3, 4)
