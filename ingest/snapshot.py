@@ -4,7 +4,7 @@ Why: loading every passage page by page from Chroma at start-up took 14 s at 50,
 BM25 through rank_bm25 is a Python loop over every document per query. A snapshot holds, under
 ``index_dir/snapshots/<generation>/``:
 
-- ``passages.jsonl``: one passage a line (the same flat metadata Chroma stores), in card order;
+- ``passages.json``: the passages in card order (fields per passage, card metadata once per card);
 - ``vectors.npy``: their stored vectors, float32, row i is passage i (loaded with ``mmap_mode="r"``);
 - ``bm25/``: a bm25s sparse index over the passages' BM25 tokens (today's stemming tokenizer),
   scored like rank_bm25's ``BM25Okapi`` (same k1, b, idf and epsilon floor), loaded memory-mapped;
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from ingest.split import from_metadata, to_metadata
 from ingest.text import Tokenizer
@@ -39,7 +40,8 @@ from ingest.types import Passage
 log = logging.getLogger(__name__)
 
 SNAPSHOTS = "snapshots"
-FORMAT = 1
+PASSAGES = "passages.json"
+FORMAT = 2
 KEEP = 2
 #: rank_bm25's BM25Okapi defaults (the ranking the eval baseline was measured with).
 K1, B, EPSILON = 1.5, 0.75, 0.25
@@ -62,15 +64,13 @@ class LexicalIndex:
     query costs one sparse column sum instead of a Python loop over every passage.
     """
 
-    def __init__(self, model: Any, idf: dict[str, float]) -> None:
-        self.model = model
+    def __init__(self, vocab: dict[str, int], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
+                 n_docs: int, idf: dict[str, float], model: Any = None) -> None:
+        self.model = model  # the bm25s object after a build (what saves the files), None after a load
         self.idf = idf
-        self.vocab: dict[str, int] = model.vocab_dict
-        scores = model.scores
-        self._data = scores["data"]
-        self._indices = scores["indices"]
-        self._indptr = scores["indptr"]
-        self.n_docs = int(scores["num_docs"])
+        self.vocab = vocab
+        self._data, self._indices, self._indptr = data, indices, indptr
+        self.n_docs = int(n_docs)
 
     @classmethod
     def build(cls, corpus_tokens: Sequence[Sequence[str]]) -> LexicalIndex:
@@ -108,19 +108,27 @@ class LexicalIndex:
         model.vocab_dict = vocab
         model.nonoccurrence_array = None
         inv = list(vocab)
-        return cls(model, {inv[j]: float(idf[j]) for j in range(len(inv))})
+        scores = model.scores
+        return cls(vocab, scores["data"], scores["indices"], scores["indptr"], n,
+                   {inv[j]: float(idf[j]) for j in range(len(inv))}, model=model)
 
     def save(self, path: Path) -> None:
+        if self.model is None:
+            raise ValueError("only a built index is saved (a loaded one is already on disk)")
         self.model.save(str(path))
         (path / "okapi_idf.json").write_text(json.dumps(self.idf), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path, mmap: bool = True) -> LexicalIndex:
-        import bm25s
-
-        model = bm25s.BM25.load(str(path), mmap=mmap)
-        idf = json.loads((path / "okapi_idf.json").read_text(encoding="utf-8"))
-        return cls(model, idf)
+        """Read the files bm25s saved (its documented layout) with NumPy, memory-mapped, without
+        importing bm25s: its import (scipy.sparse and more) costs about a second of start-up.
+        tests/ingest/test_snapshot.py checks the layout against ``bm25s.BM25.load(mmap=True)``."""
+        data, indices, indptr = (np.load(path / f"{name}.csc.index.npy", mmap_mode="r" if mmap else None,
+                                         allow_pickle=False) for name in ("data", "indices", "indptr"))
+        vocab = orjson.loads((path / "vocab.index.json").read_bytes())
+        params = orjson.loads((path / "params.index.json").read_bytes())
+        idf = orjson.loads((path / "okapi_idf.json").read_bytes())
+        return cls(vocab, data, indices, indptr, int(params["num_docs"]), idf)
 
     def get_scores(self, tokens: Sequence[str]) -> np.ndarray:
         out = np.zeros(self.n_docs, dtype="float64")
@@ -132,6 +140,35 @@ class LexicalIndex:
             if hi > lo:  # the passages of one term's column are distinct, so += is exact
                 out[self._indices[lo:hi]] += self._data[lo:hi]
         return out
+
+
+_FIELDS = ("id", "card_id", "section", "heading", "text", "theme", "strategy", "strategy_title", "ordinal")
+
+
+def _encode_passages(passages: Sequence[Passage]) -> bytes:
+    """Passages as one JSON document: a row of fields per passage and each distinct card-metadata
+    dict once (a card's passages share it). Each passage goes through the store's metadata round
+    trip first, so a snapshot gives exactly the Passage objects Chroma would."""
+    seen: dict[bytes, int] = {}
+    metas: list[dict[str, Any]] = []
+    rows = []
+    for p in passages:
+        q = from_metadata(to_metadata(p))
+        key = orjson.dumps(q.meta, option=orjson.OPT_SORT_KEYS)
+        if key not in seen:
+            seen[key] = len(metas)
+            metas.append(q.meta)  # keys in their own order
+        rows.append([*(getattr(q, f) for f in _FIELDS), seen[key]])
+    return orjson.dumps({"fields": [*_FIELDS, "meta"], "metas": metas, "rows": rows})
+
+
+def _decode_passages(blob: bytes) -> list[Passage]:
+    doc = orjson.loads(blob)
+    if doc.get("fields") != [*_FIELDS, "meta"]:
+        raise ValueError("unknown passage layout")
+    metas = doc["metas"]
+    # Passages of one card share one metadata dict (read-only everywhere), which also saves memory.
+    return [Passage(*row[:9], metas[row[9]]) for row in doc["rows"]]  # type: ignore[call-arg]
 
 
 @dataclass
@@ -160,8 +197,7 @@ def write_snapshot(index_dir: Path, generation: str, passages: Sequence[Passage]
         return final
     tmp = Path(tempfile.mkdtemp(prefix=f".{generation}.", dir=root))
     try:
-        with open(tmp / "passages.jsonl", "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(to_metadata(p), ensure_ascii=False, sort_keys=True) + "\n" for p in passages)
+        (tmp / PASSAGES).write_bytes(_encode_passages(passages))
         if vectors is not None:
             np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype="float32"), allow_pickle=False)
         if lexical is None:
@@ -170,6 +206,10 @@ def write_snapshot(index_dir: Path, generation: str, passages: Sequence[Passage]
         meta = {"format": FORMAT, "generation": generation, "n_passages": len(passages),
                 "vectors": vectors is not None, "tokenizer": tokenizer_fingerprint(tokenizer), "collection": collection}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; readers may run as another user
+        if (final / "meta.json").is_file():  # another process wrote the same generation meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+            return final
         if final.exists():  # an incomplete one left by a killed run
             shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
@@ -210,8 +250,7 @@ def load_snapshot(index_dir: Path, generation: str, tokenizer: Tokenizer, collec
             return None
         if collection and meta.get("collection") != collection:
             return None
-        with open(path / "passages.jsonl", encoding="utf-8") as fh:
-            passages = [from_metadata(json.loads(line)) for line in fh if line.strip()]
+        passages = _decode_passages((path / PASSAGES).read_bytes())
         vectors = np.load(path / "vectors.npy", mmap_mode="r", allow_pickle=False) if meta.get("vectors") else None
         if len(passages) != meta.get("n_passages") or (vectors is not None and vectors.shape[0] != len(passages)):
             return None

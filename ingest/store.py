@@ -83,20 +83,22 @@ class EvidenceStore:
 
     # ---- collection ------------------------------------------------------------------------
     def exists(self) -> bool:
+        client = self.client  # outside the try: an unreachable store is StoreUnavailableError, not "missing"
         try:
-            self.client.get_collection(self.name)
+            client.get_collection(self.name)
             return True
         except Exception:  # noqa: BLE001 - NotFoundError / ValueError across versions
             return False
 
     def collection(self, create: bool = False) -> Collection:
+        client = self.client  # outside the try: an unreachable store is StoreUnavailableError, not "missing"
         try:
             if create:
-                return self.client.get_or_create_collection(
+                return client.get_or_create_collection(
                     self.name, embedding_function=None,
                     metadata={"hnsw:space": "cosine", **{f"peer_{k}": str(v) for k, v in
                                                          self.settings.vector_fingerprint().items()}})
-            return self.client.get_collection(self.name, embedding_function=None)
+            return client.get_collection(self.name, embedding_function=None)
         except Exception as exc:  # create and get fail differently across Chroma versions
             if create:
                 raise StoreUnavailableError(f"Cannot create collection {self.name}: {exc}") from exc

@@ -9,8 +9,9 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,6 +19,13 @@ from ingest.snapshot import LexicalIndex
 from ingest.taxonomy import Taxonomy
 from ingest.text import Tokenizer
 from ingest.types import QUESTION_SECTION, Embedder, Passage
+
+
+@lru_cache(maxsize=1)
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 class StrategyMatch(NamedTuple):
@@ -119,7 +127,12 @@ class PassageIndex:
 
     def cosines(self, vector: Sequence[float]) -> np.ndarray | None:
         """Cosine of the question with every passage (vectors are L2-normalised), or None."""
-        return None if self.vectors is None else self.vectors @ np.asarray(vector, dtype="float32")
+        if self.vectors is None:
+            return None
+        # One BLAS thread: a matrix-vector product is memory-bound, and a second thread only
+        # competes with the next request on a busy machine.
+        with _blas().limit(limits=1, user_api="blas"):
+            return self.vectors @ np.asarray(vector, dtype="float32")
 
     def _strategy_index(self, embedder: Embedder, cache_dir: Path | None) -> StrategyIndex:
         tax = self.taxonomy

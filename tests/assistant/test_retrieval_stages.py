@@ -156,3 +156,39 @@ def test_lexical_hits_respect_n_and_the_theme(small_index: PassageIndex) -> None
     assert len(lexical_hits(small_index, scores, 2, None)) == 2
     themed = lexical_hits(small_index, scores, 10, "support-development")
     assert [p.card_id for p, _ in themed] == ["card0-2020"]
+
+
+def test_large_index_lexical_hits_equal_the_full_sort(small_index: PassageIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above FULL_SORT_MAX only the positive scores are ranked, ties by passage order: the hits of
+    the full sort, in that order."""
+    import assistant.retrieval.stages as st
+
+    tokens = small_index.tokenizer("induction training supervisors funding peer")
+    scores = lexical_scores(small_index, tokens)
+    pos = {p.id: i for i, p in enumerate(small_index.passages)}
+    expected = {(n, th): sorted(lexical_hits(small_index, scores, 100, th), key=lambda h: (-h[1], pos[h[0].id]))[:n]
+                for n in (1, 2, 10) for th in (None, "leadership")}
+    monkeypatch.setattr(st, "FULL_SORT_MAX", 0)
+    for (n, th), hits in expected.items():
+        assert hits and lexical_hits(small_index, scores, n, th) == hits
+
+
+def test_exact_dense_hits_equal_an_exact_store_query(small_index: PassageIndex) -> None:
+    import numpy as np
+
+    from assistant.retrieval.stages import exact_dense_hits
+    from tests.fakes import InMemoryStore
+
+    embedder = HashEmbedder(64)
+    store = InMemoryStore()
+    store.sync(small_index.passages, embedder)
+    vectors = np.asarray(embedder.embed_documents([p.embed_text() for p in small_index.passages]), dtype="float32")
+    index = PassageIndex(small_index.passages, small_index.taxonomy, embedder, small_index.tokenizer, vectors)
+    q = embedder.embed_query("supervisors for peer workers")
+    cos = index.cosines(q)
+    assert cos is not None
+    for theme in (None, "recruitment-training-induction", "no-such-theme"):
+        ours = exact_dense_hits(index, cos, 3, theme)
+        theirs = store.query(q, 3, where={"theme": theme} if theme else None)
+        assert [p.id for p, _ in ours] == [p.id for p, _ in theirs]
+        assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], abs=1e-6)

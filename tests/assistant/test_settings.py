@@ -73,7 +73,7 @@ def test_field_names_are_unique_across_groups() -> None:
 #: A different valid value for every field that can change an answer (every field but secrets and paths).
 CHANGED: dict[str, Any] = {
     "collection_prefix": "other_prefix", "max_card_bytes": 32_000, "embedding_model": "hash-32",
-    "query_encoder": "sentence-transformers", "index_batch_size": 256, "embedding_batch_size": 32, "chunk_size": 900,
+    "query_encoder": "sentence-transformers", "snapshots": False, "index_batch_size": 256, "embedding_batch_size": 32, "chunk_size": 900,
     "chunk_overlap": 120, "chroma_host": "127.0.0.1", "chroma_port": 8001,
     "top_k": 9, "candidates": 41, "rrf_k": 11, "dense_weight": 1.1, "bm25_weight": 1.6, "max_per_card": 3,
     "max_per_named_card": 4, "strategy_matches": 6, "strategy_word_boost": 0.06, "strategy_idf_cap": 3.5,

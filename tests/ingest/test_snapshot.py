@@ -74,6 +74,14 @@ def test_bm25s_scores_equal_rank_bm25_okapi(name: str, corpus_tokens: list[list[
         assert loaded.idf[t] == pytest.approx(v, rel=1e-12, abs=1e-12)
     # Memory-mapped on load: the score matrix is not read into memory.
     assert isinstance(loaded._data, np.memmap)
+    # The files are bm25s's own layout: bm25s loads them (memory-mapped) to the same matrix and vocabulary.
+    import bm25s
+
+    theirs = bm25s.BM25.load(str(tmp_path / "bm25"), mmap=True)
+    assert isinstance(theirs.scores["data"], np.memmap) and theirs.vocab_dict == loaded.vocab
+    for key, ours_array in (("data", loaded._data), ("indices", loaded._indices), ("indptr", loaded._indptr)):
+        np.testing.assert_array_equal(theirs.scores[key], ours_array)
+    assert theirs.scores["num_docs"] == loaded.n_docs == len(docs)
 
 
 def test_ingest_writes_a_snapshot_that_loads_memory_mapped(fake_settings: Settings) -> None:
@@ -111,8 +119,8 @@ def test_damaged_snapshot_is_not_used(indexed_settings: Settings) -> None:
     assert gen
     name = EvidenceStore(settings).name
     assert load_snapshot(index_dir, gen, _tokenizer(), name) is not None
-    lines = (snapshot_dir(index_dir, gen) / "passages.jsonl").read_text(encoding="utf-8").splitlines()
-    (snapshot_dir(index_dir, gen) / "passages.jsonl").write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    path = snapshot_dir(index_dir, gen) / "passages.json"
+    path.write_bytes(path.read_bytes()[:-200])
     assert load_snapshot(index_dir, gen, _tokenizer(), name) is None
 
 
@@ -128,3 +136,45 @@ def test_write_is_atomic_and_prune_keeps_newest(tmp_path: Path) -> None:
     assert names == [".20260104-half", "20260102T000000000000Z-b", "20260103T000000000000Z-c"]
     meta = json.loads((tmp_path / "snapshots" / "20260103T000000000000Z-c" / "meta.json").read_text())
     assert meta["n_passages"] == 3 and meta["collection"] == "col"
+
+
+def test_the_retriever_answers_from_the_snapshot_and_rebuilds_a_missing_one(indexed_settings: Settings,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import ingest.snapshot
+    from assistant.chat import Assistant
+
+    settings = indexed_settings
+    index_dir, gen = settings.index.index_dir, current_generation(settings.index.index_dir)
+    assert gen
+    from_chroma = [p for p, _ in EvidenceStore(settings).passages_with_vectors()]
+
+    # A snapshot on disk: the store is never read for passages.
+    def no_store(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read the passages from the store although a snapshot exists")
+
+    with monkeypatch.context() as m:
+        m.setattr(ingest.snapshot, "from_store", no_store)
+        retriever = Assistant(settings).retriever
+        assert retriever.index.passages == from_chroma and retriever.generation == gen
+        assert retriever.retrieve("Who should supervise peer workers?").passages
+
+    # Missing (an index built before snapshots, or a fresh replica): built once from the store, saved.
+    shutil.rmtree(index_dir / "snapshots")
+    retriever = Assistant(settings).retriever
+    assert retriever.index.passages == from_chroma
+    assert (snapshot_dir(index_dir, gen) / "meta.json").is_file()
+
+    # No generation in the manifest at all (an index from before generations): built in memory.
+    data = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+    data.pop("generation")
+    (index_dir / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    retriever = Assistant(settings).retriever
+    assert retriever.index.passages == from_chroma and retriever.generation is None
+
+
+def test_snapshots_can_be_turned_off(fake_settings: Settings) -> None:
+    settings = fake_settings.replace(snapshots=False)
+    assert run_ingest(settings).generation
+    assert not (settings.index.index_dir / "snapshots").exists()
