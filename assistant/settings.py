@@ -113,7 +113,7 @@ class LLMSettings(_Group):
     llm_max_tokens: int = Field(300, ge=16, le=8192, description="Most tokens the model may write for one answer.")
     llm_seed: int | None = Field(0, description="Sampling seed sent to the endpoint (None: none sent).")
     llm_max_passages: int = Field(6, ge=1, le=50, description="Most relevant passages put in the prompt.")
-    llm_min_support: float = Field(0.6, ge=0.0, le=1.0,
+    llm_min_support: float = Field(0.8, ge=0.0, le=1.0,
                                    description="Share of a sentence's content words its cited passages must contain.")
     llm_min_words: int = Field(3, ge=1, le=50, description="Content words a sentence needs to be checked at all.")
     llm_min_sentences: int = Field(2, ge=1, le=20, description="Fewer verified sentences than this: the grounded "

@@ -128,7 +128,7 @@ def test_verified_sentences_stream_and_unsupported_ones_are_never_shown(fake_ass
     assert (stats["generated"], stats["kept"], stats["fallback"]) == (5, 3, "none")
     assert [d["reason"] for d in stats["dropped"]] == ["cites passage 42, which it was not given",
                                                       ("only 0% of its content words are in the cited passages "
-                                                       "(needs 60%)")]
+                                                       "(needs 80%)")]
     # The prompt numbers only the passages the relevance gate kept (and at most llm_max_passages).
     gated = {r["chunk_id"] for r in answer.retrieved}
     assert 1 <= len(prompt_passages(model.prompts[-1])) <= min(len(gated), assistant.settings.llm.llm_max_passages)
