@@ -310,12 +310,28 @@ class Assistant:
         return composition
 
     def _run(self, question: str, history: Sequence[str] | None, theme: str | None) -> Generator[str, None, Answer]:
-        """The whole answer, pinned to one index generation (see ``_watch``); yields streamed text."""
-        _, owner = self._pin()
+        """The whole answer, pinned to one index generation (see ``_watch``); yields streamed text.
+
+        A streamed answer may be resumed on another thread at each step (Gradio steps through generators
+        in a thread pool), so the pin is lifted while suspended and put back on whichever thread resumes:
+        every step reads the same generation, and no thread is left pinned to it afterwards."""
+        loaded, owner = self._pin()
+        steps = self._answer(question, history, theme)
         try:
-            return (yield from self._answer(question, history, theme))
+            while True:
+                try:
+                    piece = next(steps)
+                except StopIteration as stop:
+                    answer: Answer = stop.value
+                    return answer
+                if owner:
+                    self._pinned.loaded = None
+                yield piece
+                if owner:
+                    self._pinned.loaded = loaded
         finally:
-            self._unpin(owner)
+            if owner and getattr(self._pinned, "loaded", None) is loaded:
+                self._pinned.loaded = None
 
     def _answer(self, question: str, history: Sequence[str] | None, theme: str | None) -> Generator[str, None, Answer]:
         t0 = time.perf_counter()

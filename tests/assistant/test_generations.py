@@ -5,18 +5,23 @@ tests/resilience/test_live_reindex.py)."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from assistant.chat import Assistant, Loaded
+from assistant.compose import Composition, GroundedComposer
 from assistant.generations import read_generation
 from assistant.settings import Settings
+from assistant.types import Answer
 from ingest.pipeline import run_ingest
 from tests.conftest import make_settings
 
-pytestmark = pytest.mark.slow  # four in-process ingests: about 40 s
+pytestmark = pytest.mark.slow  # five in-process ingests: about 50 s
 
 QUESTION = "Who should supervise peer workers?"
 MARKER = "Zebrafinch"
@@ -110,3 +115,69 @@ def test_no_checks_when_turned_off(indexed: Settings) -> None:
         time.sleep(0.05)
     assert assistant.switches == 0 and assistant.generation == loaded != read_generation(indexed.index)
     assert MARKER not in assistant.ask(QUESTION).answer
+
+
+class SteppedComposer:
+    """Streams two pieces, then the grounded composition; records which generation each step reads."""
+
+    def __init__(self) -> None:
+        self.assistant: Assistant | None = None
+        self.views: list[Loaded] = []
+
+    def compose(self, question: str, result: Any) -> Composition:
+        gen = self.stream(question, result)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                composition: Composition = stop.value
+                return composition
+
+    def stream(self, question: str, result: Any) -> Generator[str, None, Composition]:
+        a = self.assistant
+        assert a is not None
+        for piece in ("First. ", "Second. "):
+            self.views.append(a._view())
+            yield piece
+        self.views.append(a._view())
+        return GroundedComposer(a.settings.compose, a.taxonomy, a.vocabulary, a.retriever.idf).compose(question, result)
+
+
+def test_a_streamed_answer_resumed_on_other_threads_keeps_its_generation_and_leaves_no_pin(indexed: Settings) -> None:
+    """Gradio advances a streaming handler one step at a time on whichever pool thread is free: every
+    step must read the generation the answer started on, and no thread may stay pinned after its step."""
+    composer = SteppedComposer()
+    assistant = Assistant(indexed, composer=composer)
+    composer.assistant = assistant
+    assistant.warm_up()
+    stream = assistant.ask_stream(QUESTION)
+
+    def step() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                out["value"] = next(stream)
+            except StopIteration:
+                out["stop"] = True
+            out["left_pinned"] = getattr(assistant._pinned, "loaded", None)
+
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+        return out
+
+    first = step()
+    assert first["value"] == "First. " and first["left_pinned"] is None
+    started_on = composer.views[0]
+    edit_cited_card(indexed, assistant)  # a reindex lands while the answer is half streamed
+    assistant._switch_to(read_generation(indexed.index) or "")
+    assert assistant.switches == 1 and assistant._live is not started_on
+    steps = [step() for _ in range(3)]
+    assert [s.get("value") for s in steps[:1]] == ["Second. "] and steps[2].get("stop")
+    assert all(s["left_pinned"] is None for s in steps)
+    answer = steps[1]["value"]
+    assert isinstance(answer, Answer) and answer.status == "answered"
+    assert all(v is started_on for v in composer.views)  # every step read the old generation
+    assert MARKER not in answer.answer
+    assert MARKER in assistant.ask(QUESTION).answer  # the next request reads the new one
