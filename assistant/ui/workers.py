@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -92,6 +92,12 @@ class PooledAssistant:
         if status == "error":
             raise AssistantError(value, help_text or None)
         return value
+
+    def ask_stream(self, question: str, history: Sequence[str] | None = None,
+                   theme: str | None = None) -> Iterator[str | Answer]:
+        """The chat's streaming call, answered by a worker: the whole Answer at once (a worker's answer
+        does not stream across processes; without this, the local assistant would answer in the UI process)."""
+        yield self.ask(question, history=history, theme=theme)
 
     @property
     def corpus(self) -> Any:

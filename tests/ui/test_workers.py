@@ -32,6 +32,16 @@ def test_pooled_answers_match_in_process_answers(tmp_path: Path, corpus_copy: Pa
         with pytest.raises(AssistantError) as err:
             pooled.ask("x" * 5000)
         assert "limit is 2,000" in str(err.value) and "Ask one short question" in err.value.help_message
+        streamed = list(pooled.ask_stream("Who should supervise peer workers?"))  # the chat's call
+        assert len(streamed) == 1 and streamed[0].to_dict()["answer"] == local.ask(
+            "Who should supervise peer workers?").to_dict()["answer"]
+
+        def in_the_ui_process(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the UI process's own assistant answered")
+
+        local.ask_stream = in_the_ui_process  # type: ignore[method-assign]
+        assert len(list(pooled.ask_stream("What training do peer workers need?"))) == 1  # a worker answered
+        del local.ask_stream
         assert {c.id for c in pooled.corpus.cards} == {c.id for c in local.corpus.cards}
         assert pooled.taxonomy is local.taxonomy  # everything but ask comes from the local assistant
     finally:
