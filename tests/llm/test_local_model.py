@@ -41,6 +41,7 @@ def stream(assistant: Assistant, question: str) -> tuple[list[str], Answer, floa
     return [str(p) for p in pieces], answer, (time.perf_counter() - t0) * 1000
 
 
+@pytest.mark.timeout(1500)  # 56 answers: about 3 minutes idle, far longer on a busy machine
 def test_gold_questions_through_the_local_model(real_assistant: Any, local_model: LocalModelServer) -> None:
     assistant = llm_assistant(real_assistant, local_model)
     gold = [g for g in load_gold(GOLD) if g["type"] == "answerable" and g.get("split") == "test"
