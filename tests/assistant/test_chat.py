@@ -37,6 +37,7 @@ def check_contract(answer: Any, corpus_dir: Any) -> None:
         assert set(s["citations"]) <= numbers
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_answer_contract_with_fake_embedder(fake_assistant: Assistant) -> None:
     answer = fake_assistant.ask("Who should supervise peer workers?")
     assert answer.status == "answered"

@@ -27,6 +27,7 @@ def cli_env(fake_assistant: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     get_settings.cache_clear()
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_ask_text_has_sources(cli_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["ask", "How should we recruit peer workers?"]) == 0
     out = capsys.readouterr().out

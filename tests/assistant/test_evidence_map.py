@@ -81,6 +81,7 @@ def test_html_table_shows_counts_shades_and_gaps(corpus: Corpus) -> None:
     assert em.shade(m.max_count, m.max_count) == em.SHADES and em.shade(1, 100) == 1
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_cli_map_writes_png_html_and_csv(tmp_path: Path, corpus: Corpus, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert main(["map", "--corpus", str(CORPUS), "--by", "country", "--out", str(out)]) == 0
@@ -225,6 +226,7 @@ def test_the_sources_panel_says_where_the_answer_sits_on_the_map(tmp_path: Path,
     assert expected[0] in reply.sources
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_to_gradio_switches_tabs_and_fills_the_map_pickers() -> None:
     from dataclasses import fields
 

@@ -71,6 +71,7 @@ def test_tokens_are_buffered_until_a_line_is_complete() -> None:
         "Peer workers [1].", "Managers [2].", "last [1]"]
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_chat_openai_is_built_from_settings() -> None:
     model = build_chat_model(LLMSettings(llm_base_url="http://127.0.0.1:8099/v1", llm_model="smol",
                                          llm_timeout_s=7.0, llm_max_retries=3, llm_temperature=0.2, llm_seed=5,
@@ -109,6 +110,7 @@ def _stream(assistant: Assistant, question: str = QUESTION) -> tuple[list[str], 
     return pieces, answer
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_verified_sentences_stream_and_unsupported_ones_are_never_shown(fake_assistant: Assistant) -> None:
     def script(prompt: str) -> str:
         return "\n".join(_good_lines(prompt)[:2] + ["A made-up trial proved this works [42].",

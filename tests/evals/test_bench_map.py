@@ -23,12 +23,14 @@ def test_synthetic_cards_fill_the_map() -> None:
     assert sum(len(ids) for ids in m.cells.values()) == sections  # one strategy per section, no duplicates
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_bench_map_figures(tmp_path: Path) -> None:
     r = bench_map(make_settings(tmp_path), synthetic=300, repeats=1)
     assert r["map_real_cards"] == len(load_corpus(CORPUS).cards) and r["map_synthetic_cards"] == 300
     assert set(r["map_real_ms"]) == set(em.BY_CHOICES) and r["map_real_png_ms"] > 0
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_cli_bench_only_map(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import evals.bench
 

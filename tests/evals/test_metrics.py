@@ -22,6 +22,7 @@ def test_recall_and_mrr_by_hand() -> None:
         M.recall_at(ranked, set(), 5)
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_ndcg_matches_a_hand_computation() -> None:
     # Relevant at ranks 1 and 3; a third relevant item was never retrieved.
     ranked = ["a", "x", "b", "y"]

@@ -158,6 +158,7 @@ def test_corpus_and_good_card_are_valid(which: str, corpus_copy: Path, mini_corp
     assert [s.name for s in card.sections] == ["summary", "strategy", "strategy", "caveats"]
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 @pytest.mark.parametrize("bad", BAD_CARDS, ids=lambda b: b.name)
 def test_validate_reports_file_and_field(bad: Bad, mini_corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_card(mini_corpus, bad.rel, bad.content)
@@ -168,6 +169,7 @@ def test_validate_reports_file_and_field(bad: Bad, mini_corpus: Path, capsys: py
     assert_reported(err, bad)
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 @pytest.mark.parametrize("bad", BAD_CARDS, ids=lambda b: b.name)
 def test_bad_card_never_touches_the_index(bad: Bad, mini_indexed_settings: Settings,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -224,6 +226,7 @@ def test_several_bad_cards_are_all_reported_in_one_run(corpus_copy: Path,
     assert all(isinstance(p, Problem) and p.file and p.field and p.message and p.fix for p in info.value.problems)
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_run_ingest_raises_corpus_error_before_writing(indexed_settings: Settings) -> None:
     from ingest.pipeline import run_ingest
 

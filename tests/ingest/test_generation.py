@@ -21,6 +21,7 @@ def _env(hash_env: None) -> None:
     """Runs here use the hash embedder."""
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_first_run_writes_a_generation_to_manifest_and_collection(fake_settings: Settings) -> None:
     index_dir = fake_settings.index.index_dir
     assert current_generation(index_dir) is None

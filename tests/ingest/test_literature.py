@@ -308,6 +308,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("ingest.embedding.get_embedder", refuse)
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_add_complete_ingest_and_answer_diff(indexed_settings: Settings, small_gold: Path, hash_env: None,
                                              monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     settings = indexed_settings

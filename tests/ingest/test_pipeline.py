@@ -84,6 +84,7 @@ def _env(hash_env: None) -> None:
 # Incremental runs
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_first_run_indexes_every_passage(fake_settings: Settings, tmp_path: Path) -> None:
     settings = fake_settings.replace(**{"index_dir": tmp_path / "deep" / "nested" / "index"})
     assert not index_is_built(settings)
@@ -124,6 +125,7 @@ def test_unchanged_corpus_writes_nothing(indexed_settings: Settings, monkeypatch
     assert (settings.index.index_dir / "records.sqlite").read_bytes() == records_before
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_json_report(indexed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     settings = indexed_settings
     n_before = len(EvidenceStore(settings).ids())
@@ -152,6 +154,7 @@ def test_json_report(indexed_settings: Settings, capsys: pytest.CaptureFixture[s
     assert f"0 added, {n_before + new_passages} skipped, 0 deleted" in out
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_edit_one_card_and_delete_another(indexed_settings: Settings) -> None:
     settings = indexed_settings
     before = ids_by_card(settings)
@@ -190,6 +193,7 @@ def test_metadata_edit_replaces_every_passage_of_that_card(mini_indexed_settings
     assert {k: v for k, v in after.items() if k != EDITED} == {k: v for k, v in before.items() if k != EDITED}
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_dry_run_writes_nothing_but_reports_the_changes(indexed_settings: Settings,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     settings = indexed_settings
@@ -247,6 +251,7 @@ def test_full_rebuilds_every_vector(mini_indexed_settings: Settings, capsys: pyt
     {"chunk_overlap": 0},
     {"embedding_model": "hash-32"},
 ], ids=["chunk_size", "chunk_overlap", "model"])
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_vector_settings_change_builds_a_new_collection(mini_indexed_settings: Settings,
                                                        change: dict[str, object]) -> None:
     old = mini_indexed_settings
@@ -280,6 +285,7 @@ def test_settings_that_do_not_shape_vectors_keep_the_index(mini_indexed_settings
 # One writer at a time
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_second_writer_gets_index_busy(mini_indexed_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     settings = mini_indexed_settings
     edit_card(settings.index.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
@@ -319,6 +325,7 @@ def test_lock_is_released_when_a_run_fails(mini_indexed_settings: Settings) -> N
 # Interrupted runs
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_interrupted_first_run_converges(fake_settings: Settings) -> None:
     settings = fake_settings.replace(**{"index_batch_size": 64})  # several batches, so a crash lands mid-run
     expected = expected_ids(settings)
@@ -341,6 +348,7 @@ def test_interrupted_first_run_converges(fake_settings: Settings) -> None:
     assert (again.added, again.deleted) == (0, 0)
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_interrupted_incremental_run_converges(indexed_settings: Settings) -> None:
     settings = indexed_settings.replace(**{"index_batch_size": 64})
     before = ids_by_card(settings)

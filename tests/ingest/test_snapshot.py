@@ -84,6 +84,7 @@ def test_bm25s_scores_equal_rank_bm25_okapi(name: str, corpus_tokens: list[list[
     assert theirs.scores["num_docs"] == loaded.n_docs == len(docs)
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_ingest_writes_a_snapshot_that_loads_memory_mapped(fake_settings: Settings) -> None:
     report = run_ingest(fake_settings)
     index_dir, gen = fake_settings.index.index_dir, report.generation
@@ -100,6 +101,7 @@ def test_ingest_writes_a_snapshot_that_loads_memory_mapped(fake_settings: Settin
     assert load_snapshot(index_dir, gen, _tokenizer(), "other_collection") is None
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_two_newest_snapshots_are_kept(indexed_settings: Settings) -> None:
     settings = indexed_settings
     root = settings.index.index_dir / "snapshots"
@@ -138,6 +140,7 @@ def test_write_is_atomic_and_prune_keeps_newest(tmp_path: Path) -> None:
     assert meta["n_passages"] == 3 and meta["collection"] == "col"
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_the_retriever_answers_from_the_snapshot_and_rebuilds_a_missing_one(indexed_settings: Settings,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
@@ -174,6 +177,7 @@ def test_the_retriever_answers_from_the_snapshot_and_rebuilds_a_missing_one(inde
     assert retriever.index.passages == from_chroma and retriever.generation is None
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_snapshots_can_be_turned_off(fake_settings: Settings) -> None:
     settings = fake_settings.replace(snapshots=False)
     assert run_ingest(settings).generation

@@ -100,6 +100,7 @@ def fuzz_assistant(tmp_path_factory: pytest.TempPathFactory, hash_template: Sett
 @hsettings(max_examples=QUESTION_EXAMPLES, deadline=None, database=None,
            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                   HealthCheck.data_too_large, HealthCheck.large_base_example])
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 @given(question=QUESTIONS, history=HISTORIES, theme=THEMES)
 def test_hostile_questions(fuzz_assistant: Any, question: Any, history: Any, theme: Any) -> None:
     from assistant.types import Answer
@@ -316,6 +317,7 @@ def _run_card_case(lab: Settings, rel: str, content: bytes, ingest: bool, test: 
 @hsettings(max_examples=CARD_EXAMPLES, deadline=None, database=None,
            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                   HealthCheck.data_too_large, HealthCheck.large_base_example])
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 @given(rel=FILENAMES, content=CARD_BYTES)
 def test_hostile_card_files_are_rejected_clearly(card_lab: Settings, rel: str, content: bytes) -> None:
     _run_card_case(card_lab, rel, content, ingest=False, test="cards_validate")
@@ -324,6 +326,7 @@ def test_hostile_card_files_are_rejected_clearly(card_lab: Settings, rel: str, c
 @hsettings(max_examples=INGEST_EXAMPLES, deadline=None, database=None,
            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                   HealthCheck.data_too_large, HealthCheck.large_base_example])
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 @given(front=VALIDISH_FRONTS | FRONTS, body=VALIDISH_BODIES | BODIES)
 def test_hostile_cards_through_ingest(card_lab: Settings, front: dict[str, str], body: str) -> None:
     """Validate and, when the card passes, ingest it: weird but valid text goes into the store."""

@@ -305,6 +305,7 @@ def test_to_gradio_maps_each_changed_field_once() -> None:
     assert page.outputs(("banner", "state")) == ["<crisis>", "<abstained>", "<state>"]
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_importing_the_ui_has_no_side_effects() -> None:
     code = ("import sys, assistant.app, assistant.ui.app, assistant.ui.handlers, assistant.ui.serve; "
             "print('gradio' in sys.modules, 'chromadb' in sys.modules)")
@@ -367,6 +368,7 @@ def test_the_old_import_path_still_works() -> None:
     assert assistant.app.launch_app is serve_module.launch_app
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_login_is_required_when_configured(tmp_path: Path, fake: ScriptedAssistant) -> None:
     import httpx
     from gradio_client import Client

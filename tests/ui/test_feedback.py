@@ -75,6 +75,7 @@ def test_unwritable_location_is_a_friendly_error(tmp_path: Path) -> None:
         record_feedback(blocker / "feedback.jsonl", {"a": 1})
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_concurrent_threads_never_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "feedback.jsonl"
     threads = [threading.Thread(target=_write_many, args=(str(path), f"t{k}", 60)) for k in range(8)]
@@ -85,6 +86,7 @@ def test_concurrent_threads_never_corrupt(tmp_path: Path) -> None:
     _check_file(path, {(f"t{k}", i) for k in range(8) for i in range(60)})
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_concurrent_processes_never_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "feedback.jsonl"
     ctx = multiprocessing.get_context("spawn")

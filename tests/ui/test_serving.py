@@ -90,6 +90,7 @@ def result_of(http: httpx.Client, posted: httpx.Response) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------------
 # concurrency and the bounded queue
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_answers_run_in_parallel_up_to_the_limit_and_past_the_queue_the_caller_hears_busy(
         tmp_path: Path, corpus: Corpus) -> None:
     from gradio_client import Client
@@ -150,6 +151,7 @@ def test_client_key_reads_proxy_headers_only_when_trusted() -> None:
     assert client_key(None) == "in-process"
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_a_flooding_client_is_told_too_many_while_another_is_served(tmp_path: Path, corpus: Corpus) -> None:
     from gradio_client import Client
 
@@ -222,6 +224,7 @@ def test_non_loopback_without_login_is_refused_unless_allowed(tmp_path: Path, ca
     assert "with no login (--allow-no-login)" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_serve_command_refuses_before_loading_anything(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
            "PEER_ASSIST_INDEX_DIR": str(tmp_path / "no-index"), "PYTHONPATH": str(PROJECT_ROOT)}
@@ -232,6 +235,7 @@ def test_serve_command_refuses_before_loading_anything(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and not (tmp_path / "no-index").exists()  # nothing was built
 
 
+@pytest.mark.slow  # over 0.3 s: `make test` runs it, the `make check` unit tier does not
 def test_login_covers_the_page_the_api_and_feedback(tmp_path: Path, corpus: Corpus) -> None:
     from gradio_client import Client
     from gradio_client.exceptions import AuthenticationError
