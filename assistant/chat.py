@@ -99,7 +99,7 @@ class Assistant:
 
     @cached_property
     def scope(self) -> ScopeCheck:
-        return ScopeCheck(self.settings.scope, self.vocabulary)
+        return ScopeCheck(self.settings.scope, self.vocabulary, embedding_model=str(getattr(self.embedder, "name", "")))
 
     @property
     def retriever(self) -> HybridRetriever:
@@ -358,6 +358,10 @@ class Assistant:
         trace["retrieval"] = {"best_dense": round(result.best_dense, 4), "passages": len(result.passages),
                               "enumerated": len(result.enumerated_cards), "named": result.mentioned_cards}
 
+        if not result.mentioned_cards:
+            plain, decided = self.scope.refusal(plain, result.query_vector)
+            if decided:
+                trace["refusal"] = decided
         reason = plain.reason if plain else None
         if reason is None and not self.vocabulary.tokenizer(followup.standalone) and not result.mentioned_cards:
             reason = "the question has no words to search the evidence for"

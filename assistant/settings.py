@@ -75,6 +75,15 @@ class ScopeSettings(_Group):
                                        description="The same, for a question with no word tied to peer work.")
     followup_margin: float = Field(0.15, ge=0.0, le=1.0, description="How much lower the bar is for a follow-up.")
     nearest_topics: int = Field(3, ge=0, le=10, description="Covered topics offered when abstaining.")
+    semantic_refusal: bool = Field(True, description="Besides the refusal patterns, decide the refusal categories "
+                                                     "(diagnosis, legal tests, billing, therapy, medication) from "
+                                                     "the question's embedding.")
+    refusal_threshold: float | None = Field(None, gt=0.0, lt=1.0,
+                                            description="Probability of refusing at which the semantic check declines "
+                                                        "(default: stored with the model).")
+    refusal_veto: float = Field(0.1, ge=0.0, le=1.0,
+                                description="A refusal pattern's match is answered after all when the semantic check "
+                                            "puts the probability of refusing below this (a policy question on the topic).")
     max_question_chars: int = Field(2000, ge=50, le=100_000, description="Longer questions are refused.")
 
 

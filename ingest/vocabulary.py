@@ -43,6 +43,9 @@ class FollowupWords(_Frozen):
 
 
 class OutOfScope(_Frozen):
+    id: str | None = Field(None, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+                           description="Names a refusal category that the semantic refusal check "
+                                       "(``corpus/refusals.yaml``) can also decide.")
     reason: str = Field(min_length=3)
     pattern: str
     skip_crisis_classifier: bool = Field(False, description="Code, injections and trivia skip the crisis classifier "

@@ -3,10 +3,14 @@ still answered. Examples written for this test (not taken from any evaluation se
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import numpy as np
 import pytest
 
-from assistant.scope import ScopeCheck
-from assistant.settings import ScopeSettings
+from assistant.scope import RefusalModel, ScopeCheck
+from assistant.settings import PROJECT_ROOT, ScopeSettings, Settings
 from ingest.vocabulary import VOCABULARY_FILE, load_vocabulary
 from tests.conftest import CORPUS
 
@@ -59,3 +63,87 @@ def test_policy_questions_on_the_same_topics_are_not_refused(question: str) -> N
 def test_a_refusal_points_to_what_the_evidence_does_cover() -> None:
     plain = SCOPE.plain_reason("Is my peer worker bipolar?")
     assert plain is not None and "support-development/wellbeing-adjustments" in plain.nearest
+
+
+# --- the semantic refusal check (a fake two-dimensional model here; the shipped one is tested below) ---
+
+def _model(threshold: float = 0.6) -> RefusalModel:
+    # classes: allow along +x, billing-codes along +y
+    return RefusalModel(("allow", "billing-codes"), np.asarray([[4.0, 0.0], [0.0, 4.0]]), np.zeros(2), threshold, "fake")
+
+
+def _scope(**settings: Any) -> ScopeCheck:
+    return ScopeCheck(ScopeSettings(**settings), load_vocabulary(CORPUS / VOCABULARY_FILE), "fake", _model())
+
+
+def test_the_classifier_refuses_a_wording_the_patterns_miss() -> None:
+    plain, decided = _scope().refusal(None, [0.0, 1.0])
+    assert plain is not None and plain.category == "billing-codes" and "billing" in plain.reason
+    assert decided["decision"] == "refused" and decided["p"] > 0.95
+
+
+def test_the_classifier_leaves_a_policy_question_alone() -> None:
+    assert _scope().refusal(None, [1.0, 0.0]) == (None, {})
+    assert _scope(refusal_threshold=0.999).refusal(None, [0.0, 0.5])[0] is None  # p 0.88: under the bar
+
+
+def test_a_pattern_refusal_stands_unless_the_classifier_is_sure_it_is_policy() -> None:
+    scope = _scope()
+    pattern = SCOPE.plain_reason("What HCPCS code do we put on claims for peer support?")
+    assert pattern is not None and pattern.category == "billing-codes"
+    assert scope.refusal(pattern, [0.0, 1.0])[0] == pattern
+    plain, decided = scope.refusal(pattern, [1.0, 0.0])  # p(refuse) 0.02 < refusal_veto 0.1
+    assert plain is None and decided["decision"].startswith("answered")
+    assert _scope(refusal_veto=0.0).refusal(pattern, [1.0, 0.0])[0] == pattern
+
+
+def test_patterns_outside_the_classifiers_categories_are_never_overruled() -> None:
+    poem = SCOPE.plain_reason("Write me a poem about supervision")
+    assert poem is not None and poem.category is None
+    assert _scope().refusal(poem, [1.0, 0.0]) == (poem, {})
+
+
+def test_the_check_is_off_when_switched_off_or_trained_for_another_model() -> None:
+    assert _scope(semantic_refusal=False).refusal(None, [0.0, 1.0]) == (None, {})
+    other = ScopeCheck(ScopeSettings(), load_vocabulary(CORPUS / VOCABULARY_FILE), "some-other-model")
+    assert other.refusal_model is None and other.refusal(None, [0.0] * 384) == (None, {})
+
+
+def test_shipped_refusal_model_matches_its_training_data() -> None:
+    """Changing the refusal examples or the labelled sets without retraining (`python -m evals.train_refusal`) fails."""
+    import hashlib
+
+    from evals.train_refusal import MODEL_FILE, training_data
+
+    texts, labels = training_data(Settings())
+    digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
+    model = json.loads(MODEL_FILE.read_text())
+    assert model["training_digest"] == digest
+    assert set(model["classes"]) == {"allow", *SCOPE.categories}
+    assert all(len(row) == 384 for row in model["weights"]) and 0 < model["threshold"] < 1
+
+
+def test_no_held_out_question_is_trained_on() -> None:
+    from evals.train_refusal import HELD_OUT_FILES, training_data
+
+    texts = set(training_data(Settings())[0])
+    gold = [json.loads(line) for line in (PROJECT_ROOT / "evals" / "gold.jsonl").read_text().splitlines() if line]
+    held = {r["question"] for r in gold if r["split"] == "test"}
+    for name in HELD_OUT_FILES:
+        held |= {json.loads(line)["question"] for line in (PROJECT_ROOT / name).read_text().splitlines() if line}
+    assert not texts & held
+
+
+@pytest.mark.integration
+def test_near_domain_refusals_on_held_out_questions(real_assistant: Any) -> None:
+    """evals/near_domain.jsonl and fresh.jsonl's near-domain items were never trained on. With the
+    patterns alone near_domain.jsonl scores 0.34 refused and 0.08 of its policy questions refused."""
+    rows = [json.loads(line) for line in (PROJECT_ROOT / "evals" / "near_domain.jsonl").read_text().splitlines() if line]
+    status = {r["id"]: real_assistant.ask(r["question"]).status for r in rows}
+    refuse = [r for r in rows if r["type"] == "out_of_scope"]
+    policy = [r for r in rows if r["type"] == "answerable"]
+    assert sum(status[r["id"]] == "abstained" for r in refuse) / len(refuse) >= 0.9
+    assert sum(status[r["id"]] == "abstained" for r in policy) / len(policy) <= 0.03
+    fresh = [json.loads(line) for line in (PROJECT_ROOT / "evals" / "fresh.jsonl").read_text().splitlines() if line]
+    near = [r for r in fresh if r.get("near_domain")]
+    assert sum(real_assistant.ask(r["question"]).status == "abstained" for r in near) / len(near) >= 0.8

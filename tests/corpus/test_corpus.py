@@ -256,3 +256,20 @@ def test_known_gaps_list(corpus: Corpus) -> None:
         assert g["terms"] and all(isinstance(x, str) and x == x.lower() and x.strip() for x in g["terms"]), g["id"]
         assert isinstance(g["instead"], str) and g["instead"][:1].islower() and not g["instead"].endswith("."), g["id"]
         assert set(g.get("partly_covered_by") or []) <= card_ids, g["id"]
+
+
+def test_refusal_examples() -> None:
+    """corpus/refusals.yaml trains the semantic refusal check: its categories are the vocabulary's
+    refusal ids, each has enough examples, and no text is both refused and allowed."""
+    from ingest.cards import safe_yaml
+    from ingest.vocabulary import VOCABULARY_FILE, load_vocabulary
+
+    data = safe_yaml((PROJECT_ROOT / "corpus" / "refusals.yaml").read_text(encoding="utf-8"))
+    ids = {o.id for o in load_vocabulary(PROJECT_ROOT / "corpus" / VOCABULARY_FILE).scope.out_of_scope if o.id}
+    assert set(data["refuse"]) == ids
+    refused = [t for examples in data["refuse"].values() for t in examples]
+    assert all(len(examples) >= 20 for examples in data["refuse"].values())
+    assert len(data["allow"]) >= len(refused) // 2
+    texts = [*refused, *data["allow"]]
+    assert all(isinstance(t, str) and t.strip() for t in texts)
+    assert len({t.lower() for t in texts}) == len(texts), "duplicate example"

@@ -1,0 +1,176 @@
+"""Train the refusal classifier shipped in ``assistant/refusal_model.json``.
+
+Multinomial logistic regression (scikit-learn) on question embeddings from the assistant's own model:
+``allow`` against the refusal categories of ``corpus/refusals.yaml`` (diagnosing a person, legal tests,
+billing codes, therapy techniques for a client, medication). The patterns in ``corpus/vocabulary.yaml``
+catch explicit wording; this catches the paraphrases they miss, while the many ``allow`` examples keep
+policy questions on the same topics answered.
+
+Training data (never a set whose figures are reported as held out):
+- the written examples in ``corpus/refusals.yaml`` (refuse and allow);
+- allow: the curated section questions in ``corpus/questions/`` and the answerable and risk-adjacent questions of the gold *tune* split, ``evals/holdout.jsonl`` and
+  ``evals/holdout2.jsonl``;
+- refuse: out-of-scope questions of those files that a refusal pattern names.
+Held out: the gold test split, ``evals/holdout3.jsonl``, ``evals/fresh.jsonl`` and ``evals/near_domain.jsonl``.
+
+``--cv`` reports grouped 5-fold cross-validation on the training data for each C and threshold, so
+the shipped pair is chosen without the held-out sets. Run: ``python -m evals.train_refusal [--cv]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from typing import Any
+
+import yaml
+
+from assistant.settings import PROJECT_ROOT, Settings, get_settings
+
+MODEL_FILE = PROJECT_ROOT / "assistant" / "refusal_model.json"
+BANK_FILE = PROJECT_ROOT / "corpus" / "refusals.yaml"
+TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
+HELD_OUT_FILES = ("evals/holdout3.jsonl", "evals/fresh.jsonl", "evals/near_domain.jsonl")
+ALLOW = "allow"
+#: Chosen by ``--cv`` (C, the weight of each refusal example against an allow example, and the threshold):
+#: the highest refusal recall whose cross-validated false refusal on allow examples stays <= 1%
+#: (recall 0.943, false refusal 0.0091). Fully balanced weights refused more policy questions.
+C = 64.0
+REFUSE_WEIGHT = 10.0
+THRESHOLD = 0.6
+
+
+def load_bank() -> tuple[dict[str, list[str]], list[str]]:
+    data = yaml.safe_load(BANK_FILE.read_text(encoding="utf-8"))
+    return {k: list(v) for k, v in data["refuse"].items()}, list(data["allow"])
+
+
+def training_data(settings: Settings) -> tuple[list[str], list[str]]:
+    """(texts, labels): a label is ``allow`` or a refusal category id."""
+    from assistant.scope import ScopeCheck
+    from ingest.vocabulary import load_vocabulary
+
+    refuse, allow = load_bank()
+    texts: list[str] = []
+    labels: list[str] = []
+    for category, examples in refuse.items():
+        texts += examples
+        labels += [category] * len(examples)
+    allow_texts = list(allow)
+    for path in sorted((settings.index.corpus_dir / "questions").glob("*.yaml")):
+        for questions in (yaml.safe_load(path.read_text(encoding="utf-8")).get("sections") or {}).values():
+            allow_texts += list(questions)
+    scope = ScopeCheck(settings.scope, load_vocabulary(settings.index.corpus_dir / "vocabulary.yaml"))
+    for name in TRAIN_FILES:
+        for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if name == "evals/gold.jsonl" and row.get("split") == "test":
+                continue  # the gold test split is held out
+            if row["type"] in ("answerable", "risk_adjacent"):
+                allow_texts.append(row["question"])
+            elif row["type"] == "out_of_scope":
+                reason = scope.plain_reason(row["question"])
+                if reason is not None and reason.category:
+                    texts.append(row["question"])
+                    labels.append(reason.category)
+    seen = set(texts)
+    for t in allow_texts:
+        if t not in seen:
+            seen.add(t)
+            texts.append(t)
+            labels.append(ALLOW)
+    return texts, labels
+
+
+def _embed(settings: Settings, texts: list[str]) -> Any:
+    import numpy as np
+
+    from ingest.embedding import get_embedder
+
+    embedder = get_embedder(settings)
+    embed = getattr(embedder, "embed_queries", embedder.embed_documents)
+    return np.asarray(embed(texts), dtype="float64")
+
+
+def fit(X: Any, labels: list[str], c: float, refuse_weight: float = REFUSE_WEIGHT) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    weights = {label: 1.0 if label == ALLOW else refuse_weight for label in set(labels)}
+    return LogisticRegression(C=c, class_weight=weights, max_iter=5000).fit(X, labels)
+
+
+def train(settings: Settings) -> dict[str, Any]:
+    texts, labels = training_data(settings)
+    model = fit(_embed(settings, texts), labels, C)
+    digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
+    counts = {c: labels.count(c) for c in sorted(set(labels))}
+    return {"embedding_model": settings.index.embedding_model, "threshold": THRESHOLD, "C": C,
+            "refuse_weight": REFUSE_WEIGHT,
+            "n_train": len(texts), "counts": counts, "training_digest": digest,
+            "classes": [str(c) for c in model.classes_],
+            "bias": [round(float(b), 6) for b in model.intercept_],
+            "weights": [[round(float(w), 6) for w in row] for row in model.coef_]}
+
+
+def cross_validate(settings: Settings, cs: tuple[float, ...] = (16.0, 64.0, 256.0),
+                   refuse_weights: tuple[float, ...] = (3.0, 10.0),
+                   thresholds: tuple[float, ...] = (0.3, 0.5, 0.6, 0.7)) -> list[dict[str, Any]]:
+    """Stratified 5-fold CV on the training data: refusal recall and false refusal for each
+    (C, refusal weight, threshold)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from assistant.scope import ScopeCheck
+    from ingest.vocabulary import load_vocabulary
+
+    texts, labels = training_data(settings)
+    X = _embed(settings, texts)
+    y = np.asarray(labels)
+    scope = ScopeCheck(settings.scope, load_vocabulary(settings.index.corpus_dir / "vocabulary.yaml"))
+    pattern = np.asarray([(r := scope.plain_reason(t)) is not None and r.category is not None for t in texts])
+    veto = settings.scope.refusal_veto
+    rows = []
+    for c, weight in ((c, w) for c in cs for w in refuse_weights):
+        p_refuse = np.zeros(len(y))
+        right_category = np.zeros(len(y), dtype=bool)
+        for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
+            model = fit(X[train_idx], list(y[train_idx]), c, weight)
+            proba = model.predict_proba(X[test_idx])
+            allow = list(model.classes_).index(ALLOW)
+            p_refuse[test_idx] = 1.0 - proba[:, allow]
+            proba[:, allow] = -1.0
+            right_category[test_idx] = model.classes_[proba.argmax(axis=1)] == y[test_idx]
+        refuse = y != ALLOW
+        vetoed = pattern & (p_refuse < veto)
+        rows.append({"C": c, "refuse_weight": weight, "veto": veto, "pattern_refusals_of_allow": int((pattern & ~refuse).sum()),
+                     "vetoed_allow": int((vetoed & ~refuse).sum()), "vetoed_refuse": int((vetoed & refuse).sum())})
+        for t in thresholds:
+            hit = p_refuse >= t
+            rows.append({"C": c, "refuse_weight": weight, "threshold": t, "refuse_recall": round(float(hit[refuse].mean()), 3),
+                         "category_right": round(float((hit & right_category)[refuse].mean()), 3),
+                         "false_refusal": round(float(hit[~refuse].mean()), 4),
+                         "n_refuse": int(refuse.sum()), "n_allow": int((~refuse).sum())})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cv", action="store_true", help="report cross-validation instead of writing the model")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.cv:
+        for row in cross_validate(settings):
+            print(json.dumps(row))
+        return 0
+    data = train(settings)
+    MODEL_FILE.write_text(json.dumps(data) + "\n", encoding="utf-8")
+    print(f"wrote {MODEL_FILE} ({data['n_train']} examples: {data['counts']})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
