@@ -6,13 +6,14 @@ itself (about 7 ms). This route answers in one request/response and keeps the sa
 order, each refusal answered at once as JSON ``{"error": code, "detail": sentence}``:
 
 1. **login** (401, ``WWW-Authenticate: Basic``): when ``auth_user``/``auth_password`` are set, HTTP
-   Basic with those credentials or the login cookie of Gradio's own ``/login`` is required;
+   Basic with those credentials or the login cookie of Gradio's own ``/login`` is required; a failed
+   attempt takes a rate-limit token (429 once they are spent), so passwords cannot be guessed fast;
 2. **media type and size** (415, 413): a JSON body of at most ``MAX_BODY_BYTES`` (a browser form on
    another site cannot send ``application/json`` without a CORS preflight, which Gradio refuses);
-3. **input** (400): a JSON object with ``question`` (text, not empty, at most ``max_question_chars``),
-   optional ``history`` (a list of strings) and ``theme``; the same checks and sentences as ``/ask``;
+3. **shape** (400): a JSON object with ``question``, optional ``history`` and ``theme``;
 4. **rate limit** (429 with ``Retry-After``): the same per-client token buckets as ``/ask``, the chat
-   and feedback (one ``RateLimiter``, so they count together);
+   and feedback (one ``RateLimiter``, so they count together); then the question's own checks (400:
+   text, not empty, at most ``max_question_chars``; the same checks and sentences as ``/ask``);
 5. **admission** (503 with ``Retry-After``): at most ``concurrency_limit`` answers of this route are
    computed at once and at most ``queue_max_size`` more wait; past that the request is refused at once;
 6. **answer**: ``Assistant.ask`` (thread-safe; each request reads one index generation, so a live
@@ -177,6 +178,9 @@ def ask_endpoint(ctx: PageContext, login: tuple[str, str] | None) -> Callable[[R
         from starlette.responses import Response
 
         if not authorized(request, login):
+            guessing = ctx.too_many(request)  # failed logins take rate-limit tokens: no fast password guessing
+            if guessing:
+                return refusal(429, "too_many_requests", guessing, max(1.0, ctx.limiter.retry_after_s()))
             return refusal(401, "unauthorized", UNAUTHORIZED, headers={"WWW-Authenticate": f'Basic realm="{texts.TITLE}"'})
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != "application/json":

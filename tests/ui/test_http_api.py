@@ -163,3 +163,10 @@ def test_route_runs_at_most_the_limit_and_refuses_past_the_queue(tmp_path: Path,
     assert busy.status_code == 503 and busy.json() == {"error": "busy", "detail": texts.BUSY}
     assert busy.headers["retry-after"] == str(http_api.BUSY_RETRY_S)
     assert [r.status_code for r in answered] == [200] * 3 and held.most == 2
+
+
+def test_failed_logins_take_rate_limit_tokens(tmp_path: Path, corpus: Corpus) -> None:
+    app = app_of(context(tmp_path, ScriptedAssistant(corpus), rate_limit_per_minute=1, rate_limit_burst=2), LOGIN)
+    guesses = call(app, *({"json": {"question": QUESTION}, "auth": ("manager", f"guess{i}")} for i in range(3)))
+    assert [r.status_code for r in guesses] == [401, 401, 429]
+    assert guesses[-1].json()["error"] == "too_many_requests" and "retry-after" in guesses[-1].headers
