@@ -142,9 +142,12 @@ class UISettings(_Group):
     answer_workers: int = Field(0, ge=0, le=64,
                                 description="Worker processes that compute answers for serve (0: threads in the "
                                             "serve process). Each holds its own model and index.")
-    concurrency_limit: int = Field(4, ge=1, le=64, description="Answers computed at once (/ask and the chat share them).")
+    concurrency_limit: int = Field(4, ge=1, le=64,
+                                   description="Answers computed at once: the chat and Gradio's /ask share one pool of "
+                                               "this size, POST /api/ask has its own.")
     queue_max_size: int = Field(64, ge=1, le=10_000,
-                                description="Requests waiting for an answer; past it a request is told the server is busy.")
+                                description="Requests waiting for an answer (in Gradio's queue, and again in POST "
+                                            "/api/ask's); past it a request is told the server is busy (503).")
     queue_status_every_s: float = Field(2.0, ge=0.0, le=60.0,
                                         description="How often waiting browsers are told their place in the queue "
                                                     "(0: after every answer, which costs throughput under load).")

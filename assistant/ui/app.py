@@ -11,6 +11,7 @@ they reach the Chatbot, and every component renders with ``sanitize_html=True``.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -157,7 +158,17 @@ def build_app(settings: Settings | None = None, assistant: Assistant | None = No
         # every page load draws the map of the corpus the assistant has now (a reload changes it)
         demo.load(map_on_load, [page.map_by], page.outputs(MAP_FIELDS), api_visibility="private")
     configure_queue(demo, settings)
+    _CONTEXTS[demo] = ctx
     return demo
+
+
+#: The page context of every app ``build_app`` made: ``launch_app`` serves ``POST /api/ask`` over it.
+_CONTEXTS: weakref.WeakKeyDictionary[Any, PageContext] = weakref.WeakKeyDictionary()
+
+
+def page_context(demo: Any) -> PageContext | None:
+    """The context (assistant, settings, rate limiter) of an app from ``build_app``; None for another app."""
+    return _CONTEXTS.get(demo)
 
 
 def configure_queue(demo: gr.Blocks, settings: Settings) -> None:

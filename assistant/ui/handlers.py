@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant import evidence_map, render
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, InvalidQuestionError
 from assistant.feedback import make_entry, record_feedback
 from assistant.types import Answer
 from assistant.ui import texts
@@ -37,7 +37,16 @@ KEEP_DOWNLOADS = 500
 
 
 class RequestError(Exception):
-    """A request to ``/ask`` that cannot be answered; the message is the sentence the caller sees."""
+    """A request to ``/ask`` that cannot be answered; the message is the sentence the caller sees.
+
+    ``status`` is the HTTP status ``POST /api/ask`` answers with (400 bad input, 429 over the rate
+    limit, 503 the assistant cannot answer now, 500 anything else); ``retry_after_s`` goes into its
+    ``Retry-After`` header when set."""
+
+    def __init__(self, message: str, status: int = 400, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -340,17 +349,44 @@ def api_ask(ctx: PageContext, question: Any, history: Any = None, theme: str | N
             request: Any = None) -> dict[str, Any]:
     """``/ask``: the answer contract (DESIGN.md) as a dict; RequestError with a friendly sentence otherwise
     (also when the client is over its rate limit: no answer is computed then)."""
+    api_check(ctx, question, history, request)
+    return api_answer(ctx, question, history, theme)
+
+
+def api_check(ctx: PageContext, question: Any, history: Any = None, request: Any = None) -> None:
+    """What ``/ask`` refuses before any answer is computed: a client over its rate limit (429), a question
+    that is not text, empty or too long (400: the assistant's own check and sentence), a ``history``
+    that is not a list of strings (400)."""
     refused = ctx.too_many(request)
     if refused:
-        raise RequestError(refused)
+        raise RequestError(refused, 429, max(1.0, ctx.limiter.retry_after_s()))
     if not isinstance(question, str):
         raise RequestError("The question must be text.")
     if history is not None and (not isinstance(history, list) or not all(isinstance(h, str) for h in history)):
         raise RequestError("history must be a list of earlier questions (strings).")
+    if len(question) > ctx.max_chars:
+        raise RequestError(InvalidQuestionError(
+            f"The question is {len(question):,} characters long; the limit is {ctx.max_chars:,}.",
+            "Ask one short question at a time; paste no documents.").friendly())
+    if not question.strip():
+        raise RequestError(InvalidQuestionError("The question is empty.").friendly())
+    clean = getattr(ctx.assistant, "clean_question", None)  # the assistant's own check (cheap: no model)
+    if callable(clean):
+        try:
+            clean(question)
+        except InvalidQuestionError as exc:
+            raise RequestError(exc.friendly()) from None
+
+
+def api_answer(ctx: PageContext, question: str, history: list[str] | None = None,
+               theme: str | None = None) -> dict[str, Any]:
+    """The answer contract for a checked request (``api_check``); typed errors become RequestError."""
     try:
         return ctx.assistant.ask(question, history=history or [], theme=theme_filter(theme)).to_dict()
-    except AssistantError as exc:
+    except InvalidQuestionError as exc:  # an unknown theme, say
         raise RequestError(exc.friendly()) from None
+    except AssistantError as exc:  # the index or the Chroma server is not available
+        raise RequestError(exc.friendly(), 503, 5.0) from None
     except Exception:
         log.exception("API /ask failed")
-        raise RequestError(texts.API_FAILED) from None
+        raise RequestError(texts.API_FAILED, 500) from None

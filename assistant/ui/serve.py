@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ExposureError
 from assistant.settings import Settings, enforce_offline, get_settings
-from assistant.ui.app import CSS, app_theme, build_app
+from assistant.ui import http_api
+from assistant.ui.app import CSS, app_theme, build_app, page_context
 from assistant.ui.texts import TITLE
 from ingest import pipeline
 
@@ -19,12 +20,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def launch_app(demo: gr.Blocks, settings: Settings, *, port: int | None = None, host: str | None = None,
                prevent_thread_lock: bool = False, quiet: bool = False) -> tuple[Any, str, str]:
-    """Launch ``demo`` locally: auth when configured, no share link, no server-side rendering, no analytics."""
+    """Launch ``demo`` locally: auth when configured, no share link, no server-side rendering, no analytics.
+    An app from ``build_app`` also gets ``POST /api/ask`` (``assistant.ui.http_api``), in front of
+    Gradio's own routes and under the same login."""
     auth = None
     if has_login(settings) and settings.ui.auth_user and settings.ui.auth_password is not None:
         auth = (settings.ui.auth_user, settings.ui.auth_password.get_secret_value())
+    ctx = page_context(demo)
+    app_kwargs = {"routes": http_api.routes(ctx, auth)} if ctx is not None else None
     return demo.launch(
         server_name=host or settings.ui.host, server_port=settings.ui.port if port is None else port,
+        app_kwargs=app_kwargs,
         auth=auth, auth_message=f"Sign in to the {TITLE}." if auth else None,
         share=False, inbrowser=False, show_error=False, quiet=quiet, prevent_thread_lock=prevent_thread_lock,
         ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],

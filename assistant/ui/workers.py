@@ -43,12 +43,26 @@ def _ready() -> bool:
 
 
 def _answer(question: str, history: Sequence[str] | None, theme: str | None) -> tuple[str, Any, str]:
-    """One answer in a worker: ("ok", Answer, "") or ("error", message, help) for a typed error
-    (an exception's own help text does not survive pickling, so it travels as text)."""
+    """One answer in a worker: ("ok", Answer, "") or (error class name, message, help) for a typed
+    error (an exception's own help text does not survive pickling, so it travels as text)."""
     try:
         return "ok", _WORKER.ask(question, history=history, theme=theme), ""
     except AssistantError as exc:
-        return "error", str(exc), exc.help_message
+        return type(exc).__name__, str(exc), exc.help_message
+
+
+def _typed_error(name: str, message: str, help_text: str) -> AssistantError:
+    """The worker's typed error again, as its own class when that takes (message, help) (for example
+    ``InvalidQuestionError``, which the HTTP API answers with 400), else as ``AssistantError``."""
+    from assistant import errors
+
+    cls = getattr(errors, name, AssistantError)
+    if not (isinstance(cls, type) and issubclass(cls, AssistantError)) or name in ("CorpusError",):
+        cls = AssistantError
+    try:
+        return cls(message, help_text or None)
+    except TypeError:  # a class with another constructor
+        return AssistantError(message, help_text or None)
 
 
 class PooledAssistant:
@@ -89,8 +103,8 @@ class PooledAssistant:
                         self._pool = self._new_pool()
                 if attempt == 2:
                     raise
-        if status == "error":
-            raise AssistantError(value, help_text or None)
+        if status != "ok":
+            raise _typed_error(status, value, help_text)
         return value
 
     def ask_stream(self, question: str, history: Sequence[str] | None = None,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.chat import Assistant
-from assistant.errors import AssistantError
+from assistant.errors import InvalidQuestionError
 from assistant.ui.workers import PooledAssistant
 from ingest.pipeline import run_ingest
 from tests.conftest import make_settings
@@ -29,7 +29,7 @@ def test_pooled_answers_match_in_process_answers(tmp_path: Path, corpus_copy: Pa
             theirs, ours = pooled.ask(question, history=history).to_dict(), local.ask(question, history=history).to_dict()
             for key in ("status", "answer", "citations", "retrieved", "strategies"):
                 assert theirs[key] == ours[key], key
-        with pytest.raises(AssistantError) as err:
+        with pytest.raises(InvalidQuestionError) as err:  # the worker's error class survives (HTTP 400)
             pooled.ask("x" * 5000)
         assert "limit is 2,000" in str(err.value) and "Ask one short question" in err.value.help_message
         streamed = list(pooled.ask_stream("Who should supervise peer workers?"))  # the chat's call

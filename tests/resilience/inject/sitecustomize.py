@@ -10,6 +10,9 @@ module at start-up. Every feature is off unless its environment variable is set:
     so a test that SIGKILLs the process knows which step it interrupted.
 ``RESILIENCE_SLOW_EMBED_S=SECONDS``
     Sleep this long in each embedding batch (makes the embedding window wide enough to hit).
+``RESILIENCE_SLOW_ASK_S=SECONDS``
+    Sleep this long at the start of every ``Assistant.ask`` whose question contains "[slow]" (holds
+    answers so a test can fill the concurrency limit and the queue of a real server).
 ``RESILIENCE_CRASH_AT=STEP:N``
     SIGKILL this process right after the N-th ``STEP`` (embed, upsert, records, delete) or, for
     ``manifest:complete``, just before the final manifest is written: a kill at an exact point.
@@ -126,3 +129,22 @@ if os.environ.get("RESILIENCE_NET_LOG"):
 if any(os.environ.get(k) for k in ("RESILIENCE_TRACE", "RESILIENCE_SLOW_EMBED_S", "RESILIENCE_CRASH_AT")):
     _install_ingest_hooks(os.environ.get("RESILIENCE_TRACE"), float(os.environ.get("RESILIENCE_SLOW_EMBED_S") or 0),
                           os.environ.get("RESILIENCE_CRASH_AT"))
+
+
+def _install_slow_ask(seconds: float) -> None:
+    import time
+
+    from assistant.chat import Assistant
+
+    real = Assistant.ask
+
+    def ask(self: Assistant, question: str, *args: object, **kwargs: object) -> object:
+        if isinstance(question, str) and "[slow]" in question:
+            time.sleep(seconds)
+        return real(self, question, *args, **kwargs)  # type: ignore[arg-type]
+
+    Assistant.ask = ask  # type: ignore[assignment,method-assign]
+
+
+if os.environ.get("RESILIENCE_SLOW_ASK_S"):
+    _install_slow_ask(float(os.environ["RESILIENCE_SLOW_ASK_S"]))
