@@ -9,7 +9,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -67,6 +67,18 @@ def strategy_vectors(embedder: Embedder, texts: Sequence[str], cache_dir: Path |
     return vectors
 
 
+@dataclass(frozen=True)
+class QuestionGroups:
+    """Every passage's curated-question rows laid out for ``np.maximum.reduceat``: ``rows[starts[k]:
+    starts[k+1]]`` are the question rows of passage ``owners[k]``; ``slot[r]`` is k for passage row r
+    (-1 without questions)."""
+
+    owners: np.ndarray
+    starts: np.ndarray
+    rows: np.ndarray
+    slot: np.ndarray
+
+
 class PassageIndex:
     """The loaded passages and the lookups built from them."""
 
@@ -117,6 +129,21 @@ class PassageIndex:
         self.theme_rows = {t: np.asarray(rows, dtype=int) for t, rows in theme_rows.items()}
         self.text_rows = np.asarray([i for i, p in enumerate(self.passages) if p.section != QUESTION_SECTION], dtype=int)
         self.question_rows = np.asarray([i for rows in self.questions_of.values() for i in rows], dtype=int)
+
+    @cached_property
+    def question_groups(self) -> QuestionGroups:
+        """Built once per loaded index (a new generation is a new PassageIndex)."""
+        owners, starts, rows = [], [], []
+        for pid, qrows in self.questions_of.items():
+            if not qrows:
+                continue
+            owners.append(self.position[pid])
+            starts.append(len(rows))
+            rows.extend(qrows)
+        slot = np.full(len(self.passages), -1, dtype=np.intp)
+        slot[np.asarray(owners, dtype=np.intp)] = np.arange(len(owners), dtype=np.intp)
+        return QuestionGroups(np.asarray(owners, dtype=np.intp), np.asarray(starts, dtype=np.intp),
+                              np.asarray(rows, dtype=np.intp), slot)
 
     def best_text_cosine(self, cosines: np.ndarray | None) -> float | None:
         """The best of ``cosines`` (from :meth:`cosines`) over passages of card text (questions left
