@@ -58,10 +58,10 @@ class RelevanceModel:
         z = float(np.dot(self.weights, x)) + self.bias
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
-    def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]:
+    def probabilities(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[float]:
         """``probability`` of each row, with the same arithmetic (one dot product per row, on
         arrays converted once, so the values are bit for bit those of ``probability``)."""
-        if not rows:
+        if len(rows) == 0:
             return []
         w = np.asarray(self.weights, dtype="float64")
         x = np.asarray(rows, dtype="float64")
@@ -76,6 +76,14 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
                        strategy_pool: int, theme: str | None = None) -> list[tuple[ScoredPassage, tuple[float, ...]]]:
     """The candidates and their features (see FEATURES). ``strategy_pool`` strategies (best matches
     first) bring in all of their passages, so recall is not limited by the ranking."""
+    pool, x = feature_matrix(result, index, query_tokens, strategy_pool, theme)
+    return list(zip(pool, map(tuple, x.tolist()), strict=True))
+
+
+def feature_matrix(result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
+                   strategy_pool: int, theme: str | None = None) -> tuple[list[ScoredPassage], np.ndarray]:
+    """``candidate_features`` as the candidates and one float64 row of FEATURES each, computed by
+    column over the passages' rows (the per-passage layout is built once per loaded index)."""
     fused = {sp.passage.id: (rank, sp) for rank, sp in enumerate(result.candidates, 1)}
     top_keys = [(m.theme, m.strategy) for m in result.strategy_matches if not theme or m.theme == theme][:strategy_pool]
     # Caveats say what is uncertain about a card; they are never the answer to a question.
@@ -86,7 +94,7 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
             if p.section == "strategy":
                 pool.setdefault(p.id, ScoredPassage(p, 0.0))
     if not pool:
-        return []
+        return [], np.zeros((0, len(FEATURES)))
     cos_all = result.cosines if result.cosines is not None else index.cosines(result.query_vector)
     bm25_all = (result.lexical_scores if result.lexical_scores is not None
                 else index.bm25.get_scores(list(query_tokens)) if query_tokens else np.zeros(len(index.passages)))
@@ -101,58 +109,62 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
     best_q = float(cos_all[question_rows].max()) if cos_all is not None and question_rows.size else best_cos
     best_qbm = float(bm25_all[question_rows].max()) if question_rows.size else 0.0
     q_cos, q_bm = _question_features(index, rows, cos_all, bm25_all, best_q, best_qbm)
-    strat = {(m.theme, m.strategy): m.score for m in result.strategy_matches}
     best_strat = result.strategy_matches[0].score if result.strategy_matches else 0.0
-    # Python floats of the columns (the same values float() of each element gives).
-    cos_l = cos.astype("float64").tolist()
-    cos_gap = (cos.astype("float64") - best_cos).tolist()
-    bm_share = (bm / best_bm).tolist() if best_bm > 0 else [0.0] * len(ids)
-    passages = [pool[pid].passage for pid in ids]
+    lay = index.gate_layout
+    n = len(ids)
+    cos64 = cos.astype("float64")
+    kid = lay.key[rows]
+    strategy = lay.strategy[rows]
+    cid = lay.card[rows]
+    group = lay.group[rows]
+    # Each strategy's score (a strategy that did not match: 0.3 below the best), by key id.
+    strat = np.full(len(lay.keys), best_strat - 0.3)
+    for m in result.strategy_matches:
+        k = lay.key_ids.get((m.theme, m.strategy))
+        if k is not None:
+            strat[k] = m.score
+    s_gap = np.where(strategy, strat[kid] - best_strat, 0.0)
+    top = np.zeros(len(lay.keys), dtype=bool)
+    top[[lay.key_ids[k] for k in top_keys if k in lay.key_ids]] = True
+    rank = np.fromiter((fused[pid][0] if pid in fused else 0 for pid in ids), dtype="float64", count=n)
+    rr = np.divide(1.0, rank, out=np.zeros(n), where=rank > 0)
+    named = np.zeros(len(lay.cards), dtype=bool)
+    named[[lay.card_ids[c] for c in result.mentioned_cards if c in lay.card_ids]] = True
     # How close the passage's strategy (or, for a summary, its card) comes at its best: a strategy
     # whose best passage is near the top is likely the question's topic.
-    group_best: dict[tuple[str, str], float] = {}
-    card_best: dict[str, float] = {}
-    for j, p in enumerate(passages):
-        g = (p.theme or "", p.strategy or "") if p.section == "strategy" else ("card", p.card_id)
-        group_best[g] = max(group_best.get(g, -1.0), cos_l[j])
-        card_best[p.card_id] = max(card_best.get(p.card_id, -1.0), cos_l[j])
+    group_best = np.full(lay.n_groups, -1.0)
+    np.maximum.at(group_best, group, cos64)
+    card_best = np.full(len(lay.cards), -1.0)
+    np.maximum.at(card_best, cid, cos64)
     # The same at the level of the strategy, through its sections' curated questions.
-    group_q: dict[tuple[str, str], float] = {}
-    for j, p in enumerate(passages):
-        if p.section == "strategy":
-            key = (p.theme or "", p.strategy or "")
-            group_q[key] = max(group_q.get(key, -1.0), q_cos[j])
-    mentioned = set(result.mentioned_cards)
-    top = set(top_keys)
-    out: list[tuple[ScoredPassage, tuple[float, ...]]] = []
-    for j, pid in enumerate(ids):
-        sp = pool[pid]
-        p = passages[j]
-        key = (p.theme or "", p.strategy or "")
-        summary = p.section != "strategy"
-        s_gap = 0.0 if summary else (strat.get(key, best_strat - 0.3) - best_strat)
-        rank = fused[pid][0] if pid in fused else 0
-        out.append((sp, (
-            cos_l[j], cos_gap[j], bm_share[j], s_gap,
-            1.0 if key in top else 0.0, 1.0 if summary else 0.0, 1.0 / rank if rank else 0.0,
-            1.0 if p.card_id in mentioned else 0.0,
-            group_best[key if not summary else ("card", p.card_id)] - best_cos,
-            1.0 if cos_l[j] >= card_best[p.card_id] else 0.0,
-            q_cos[j], q_bm[j],
-            group_q.get(key, -0.5) if not summary else -0.5,
-        )))
-    return out
+    group_q = np.full(len(lay.keys), -1.0)
+    np.maximum.at(group_q, kid[strategy], q_cos[strategy])
+    x = np.empty((n, len(FEATURES)))
+    x[:, 0] = cos64
+    x[:, 1] = cos64 - best_cos
+    x[:, 2] = bm / best_bm if best_bm > 0 else 0.0
+    x[:, 3] = s_gap
+    x[:, 4] = top[kid]
+    x[:, 5] = ~strategy
+    x[:, 6] = rr
+    x[:, 7] = named[cid]
+    x[:, 8] = group_best[group] - best_cos
+    x[:, 9] = cos64 >= card_best[cid]
+    x[:, 10] = q_cos
+    x[:, 11] = q_bm
+    x[:, 12] = np.where(strategy, group_q[kid], -0.5)
+    return [pool[pid] for pid in ids], x
 
 
 def _question_features(index: PassageIndex, rows: np.ndarray, cos_all: np.ndarray | None, bm25_all: np.ndarray,
-                       best_q: float, best_qbm: float) -> tuple[list[float], list[float]]:
+                       best_q: float, best_qbm: float) -> tuple[np.ndarray, np.ndarray]:
     """How well each passage's (``rows``) curated questions match: best cosine against the best of
     any question, and best BM25 share (a passage without questions scores as a clear miss: -0.5, 0).
     One ``maximum.reduceat`` over every passage's question rows (laid out once per index)."""
     n = len(rows)
     groups = index.question_groups
     if cos_all is None or not groups.owners.size:
-        return [-0.5] * n, [0.0] * n
+        return np.full(n, -0.5), np.zeros(n)
     slot = groups.slot[rows]
     has = slot >= 0
     pick = np.where(has, slot, 0)
@@ -163,7 +175,7 @@ def _question_features(index: PassageIndex, rows: np.ndarray, cos_all: np.ndarra
         q_bm = np.where(has, q_bm, 0.0)
     else:
         q_bm = np.zeros(n)
-    return q_cos.tolist(), q_bm.tolist()
+    return q_cos, q_bm
 
 
 class RelevanceGate:
@@ -193,9 +205,9 @@ class RelevanceGate:
 
     def judge(self, result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
               theme: str | None = None) -> list[Judgement]:
-        scored = candidate_features(result, index, query_tokens, self.settings.strategy_pool, theme)
-        relevance = self.model.probabilities([x for _, x in scored])
-        judged = [Judgement(sp, r, x) for (sp, x), r in zip(scored, relevance, strict=True)]
+        pool, x = feature_matrix(result, index, query_tokens, self.settings.strategy_pool, theme)
+        relevance = self.model.probabilities(x)
+        judged = [Judgement(sp, r, f) for sp, r, f in zip(pool, relevance, map(tuple, x.tolist()), strict=True)]
         return sorted(judged, key=lambda j: (-j.relevance, j.passage.passage.card_id, j.passage.passage.ordinal))
 
     def select(self, judged: Sequence[Judgement]) -> list[Judgement]:

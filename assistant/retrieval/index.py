@@ -79,6 +79,23 @@ class QuestionGroups:
     slot: np.ndarray
 
 
+@dataclass(frozen=True)
+class GateLayout:
+    """Per passage row, what the relevance gate groups by, as integer ids: its (theme, strategy) key,
+    whether it is a strategy section, its card, and its group (the key for a strategy section, the
+    card for any other)."""
+
+    keys: list[tuple[str, str]]
+    key_ids: dict[tuple[str, str], int]
+    cards: list[str]
+    card_ids: dict[str, int]
+    key: np.ndarray
+    strategy: np.ndarray
+    card: np.ndarray
+    group: np.ndarray
+    n_groups: int
+
+
 class PassageIndex:
     """The loaded passages and the lookups built from them."""
 
@@ -133,7 +150,9 @@ class PassageIndex:
     @cached_property
     def question_groups(self) -> QuestionGroups:
         """Built once per loaded index (a new generation is a new PassageIndex)."""
-        owners, starts, rows = [], [], []
+        owners: list[int] = []
+        starts: list[int] = []
+        rows: list[int] = []
         for pid, qrows in self.questions_of.items():
             if not qrows:
                 continue
@@ -144,6 +163,21 @@ class PassageIndex:
         slot[np.asarray(owners, dtype=np.intp)] = np.arange(len(owners), dtype=np.intp)
         return QuestionGroups(np.asarray(owners, dtype=np.intp), np.asarray(starts, dtype=np.intp),
                               np.asarray(rows, dtype=np.intp), slot)
+
+    @cached_property
+    def gate_layout(self) -> GateLayout:
+        """Built once per loaded index (a new generation is a new PassageIndex)."""
+        key_ids: dict[tuple[str, str], int] = {}
+        card_ids: dict[str, int] = {}
+        key, card, strategy = [], [], []
+        for p in self.passages:
+            key.append(key_ids.setdefault((p.theme or "", p.strategy or ""), len(key_ids)))
+            card.append(card_ids.setdefault(p.card_id, len(card_ids)))
+            strategy.append(p.section == "strategy")
+        key_a, card_a = np.asarray(key, dtype=np.intp), np.asarray(card, dtype=np.intp)
+        strategy_a = np.asarray(strategy, dtype=bool)
+        return GateLayout(list(key_ids), key_ids, list(card_ids), card_ids, key_a, strategy_a, card_a,
+                          np.where(strategy_a, key_a, len(key_ids) + card_a), len(key_ids) + len(card_ids))
 
     def best_text_cosine(self, cosines: np.ndarray | None) -> float | None:
         """The best of ``cosines`` (from :meth:`cosines`) over passages of card text (questions left
@@ -173,11 +207,13 @@ class PassageIndex:
         each passage), so retrieval ranks sections by their text and by their questions alike."""
         out: list[tuple[Passage, float]] = []
         seen: set[str] = set()
+        target = self.target
         for p, score in hits:
-            p = self.target.get(p.id, p)
-            if p.section == QUESTION_SECTION or p.id in seen:
+            p = target.get(p.id, p)
+            pid = p.id
+            if pid in seen or p.section == QUESTION_SECTION:
                 continue
-            seen.add(p.id)
+            seen.add(pid)
             out.append((p, score))
         return out
 

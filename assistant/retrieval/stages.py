@@ -41,9 +41,9 @@ def exact_dense_hits(index: PassageIndex, cosines: np.ndarray, n: int, theme: st
     if not sims.size:
         return []
     top = top_rows(sims, n)
-    if rows is not None:
-        return [(index.passages[rows[i]], float(sims[i])) for i in top]
-    return [(index.passages[i], float(sims[i])) for i in top]
+    passages = index.passages
+    picked = (rows[top] if rows is not None else top).tolist()
+    return list(zip([passages[i] for i in picked], sims[top].astype("float64").tolist()))
 
 
 def lexical_scores(index: PassageIndex, query_tokens: Sequence[str]) -> np.ndarray:
@@ -68,30 +68,41 @@ def lexical_hits(index: PassageIndex, scores: np.ndarray, n: int, theme: str | N
         if theme:
             pos = np.intersect1d(pos, index.theme_rows.get(theme, np.zeros(0, dtype=int)), assume_unique=True)
         order = pos[top_rows(scores[pos], n)]
+    # Scores in descending order: the positive ones are a prefix (what the loop stopping at the first
+    # score <= 0 read), then the theme filter, then the first n.
+    order = order[scores[order] > 0]
+    if not theme:
+        order = order[:n]
     hits: Hits = []
-    for i in order:
-        if scores[i] <= 0 or len(hits) >= n:
+    passages = index.passages
+    for i, score in zip(order.tolist(), scores[order].astype("float64").tolist(), strict=True):
+        if len(hits) >= n:
             break
-        p = index.passages[i]
+        p = passages[i]
         if theme and p.theme != theme:
             continue
-        hits.append((p, float(scores[i])))
+        hits.append((p, score))
     return hits
 
 
 def fuse(dense: Hits, lexical: Hits, *, dense_weight: float, lexical_weight: float, rrf_k: int) -> list[ScoredPassage]:
     """Reciprocal-rank fusion; ties broken by card id and position so the order is stable."""
-    fused: dict[str, dict[str, Any]] = {}
+    # One list per passage: [passage, score, dense, bm25_rank, dense_rank] (the same sums, in the same order).
+    fused: dict[str, list[Any]] = {}
     for rank, (p, sim) in enumerate(dense, 1):
-        entry = fused.setdefault(p.id, {"p": p, "score": 0.0})
-        entry["score"] += dense_weight / (rrf_k + rank)
-        entry["dense"], entry["dense_rank"] = sim, rank
+        entry = fused.get(p.id)
+        if entry is None:
+            fused[p.id] = entry = [p, 0.0, None, None, None]
+        entry[1] += dense_weight / (rrf_k + rank)
+        entry[2], entry[4] = sim, rank
     for rank, (p, _) in enumerate(lexical, 1):
-        entry = fused.setdefault(p.id, {"p": p, "score": 0.0})
-        entry["score"] += lexical_weight / (rrf_k + rank)
-        entry["bm25_rank"] = rank
-    ranked = sorted(fused.values(), key=lambda e: (-e["score"], e["p"].card_id, e["p"].ordinal))
-    return [ScoredPassage(e["p"], e["score"], e.get("dense"), e.get("bm25_rank"), e.get("dense_rank")) for e in ranked]
+        entry = fused.get(p.id)
+        if entry is None:
+            fused[p.id] = entry = [p, 0.0, None, None, None]
+        entry[1] += lexical_weight / (rrf_k + rank)
+        entry[3] = rank
+    ranked = sorted(fused.values(), key=lambda e: (-e[1], e[0].card_id, e[0].ordinal))
+    return [ScoredPassage(*e) for e in ranked]
 
 
 _NAME = re.compile(r"\b([A-Z][a-zA-Z'\-]+)(?:\s+(?:et al\.?|and colleagues))?(?:\s*\(?((?:19|20)\d\d)\)?)?")
