@@ -23,7 +23,8 @@ def normalise(text: str) -> str:
     """NFKC, straight apostrophes, control characters removed, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text)
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
-    text = "".join(ch if (ch.isprintable() or ch in "\n\t") else " " for ch in text)
+    if not text.isprintable():  # (the common case, all printable, needs no pass per character)
+        text = "".join(ch if (ch.isprintable() or ch in "\n\t") else " " for ch in text)
     return " ".join(text.split())
 
 

@@ -148,6 +148,15 @@ class PassageIndex:
         self.question_rows = np.asarray([i for rows in self.questions_of.values() for i in rows], dtype=int)
 
     @cached_property
+    def strategy_rows_by_token(self) -> dict[str, tuple[int, ...]]:
+        """For each word of a strategy's id and title, the strategies (rows of ``strategies``) that have it."""
+        rows: dict[str, list[int]] = {}
+        for i, tokens in enumerate(self.strategies.tokens):
+            for t in tokens:
+                rows.setdefault(t, []).append(i)
+        return {t: tuple(r) for t, r in rows.items()}
+
+    @cached_property
     def question_groups(self) -> QuestionGroups:
         """Built once per loaded index (a new generation is a new PassageIndex)."""
         owners: list[int] = []
@@ -201,6 +210,44 @@ class PassageIndex:
         tokens = [set(self.tokenizer(f"{s.replace('-', ' ')} {tax.themes[t].strategies[s]}")) for t, s in keys]
         texts = [f"{tax.themes[t].strategies[s]}. {tax.themes[t].strategy_descriptions[s]}" for t, s in keys]
         return StrategyIndex(keys, tokens, strategy_vectors(embedder, texts, cache_dir))
+
+    def hits(self, rows: np.ndarray, values: np.ndarray) -> list[tuple[Passage, float]]:
+        """(passage, value) for passage rows and their values (as Python floats)."""
+        passages = self.passages
+        return list(zip([passages[i] for i in rows.tolist()], np.asarray(values, dtype="float64").tolist()))
+
+    @cached_property
+    def _themes(self) -> np.ndarray:
+        return np.asarray([p.theme for p in self.passages], dtype=object)
+
+    def theme_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The theme (or None) of each passage row."""
+        return self._themes[rows]
+
+    @cached_property
+    def _lift_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the row ``lift`` replaces it by (its section's first passage, for a curated
+        question), whether that row is itself a question (dropped), and a code per passage id."""
+        row_of = {id(p): i for i, p in enumerate(self.passages)}
+        codes: dict[str, int] = {}
+        lifted, question, code = [], [], []
+        for i, p in enumerate(self.passages):
+            t = self.target.get(p.id)
+            lifted.append(row_of[id(t)] if t is not None else i)
+        for p in self.passages:
+            question.append(p.section == QUESTION_SECTION)
+            code.append(codes.setdefault(p.id, len(codes)))
+        return (np.asarray(lifted, dtype=np.intp), np.asarray(question, dtype=bool), np.asarray(code, dtype=np.intp))
+
+    def lift_rows(self, rows: np.ndarray, values: np.ndarray) -> list[tuple[Passage, float]]:
+        """``lift(hits(rows, values))`` on arrays: the same passages, values and order."""
+        lifted, question, code = self._lift_layout
+        t = lifted[rows]
+        keep = ~question[t]
+        t, values = t[keep], np.asarray(values, dtype="float64")[keep]
+        _, first = np.unique(code[t], return_index=True)
+        first.sort()
+        return self.hits(t[first], values[first])
 
     def lift(self, hits: Sequence[tuple[Passage, float]]) -> list[tuple[Passage, float]]:
         """Replace each question hit by the passage it points at (keeping the first, best, hit of
