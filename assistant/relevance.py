@@ -58,11 +58,32 @@ class RelevanceModel:
         z = float(np.dot(self.weights, x)) + self.bias
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
+    def probabilities(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[float]:
+        """``probability`` of each row, with the same arithmetic (one dot product per row, on
+        arrays converted once, so the values are bit for bit those of ``probability``)."""
+        if len(rows) == 0:
+            return []
+        w = np.asarray(self.weights, dtype="float64")
+        x = np.asarray(rows, dtype="float64")
+        out = []
+        for row in x:
+            z = float(np.dot(w, row)) + self.bias
+            out.append(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
+        return out
+
 
 def candidate_features(result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
                        strategy_pool: int, theme: str | None = None) -> list[tuple[ScoredPassage, tuple[float, ...]]]:
     """The candidates and their features (see FEATURES). ``strategy_pool`` strategies (best matches
     first) bring in all of their passages, so recall is not limited by the ranking."""
+    pool, x = feature_matrix(result, index, query_tokens, strategy_pool, theme)
+    return list(zip(pool, map(tuple, x.tolist()), strict=True))
+
+
+def feature_matrix(result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
+                   strategy_pool: int, theme: str | None = None) -> tuple[list[ScoredPassage], np.ndarray]:
+    """``candidate_features`` as the candidates and one float64 row of FEATURES each, computed by
+    column over the passages' rows (the per-passage layout is built once per loaded index)."""
     fused = {sp.passage.id: (rank, sp) for rank, sp in enumerate(result.candidates, 1)}
     top_keys = [(m.theme, m.strategy) for m in result.strategy_matches if not theme or m.theme == theme][:strategy_pool]
     # Caveats say what is uncertain about a card; they are never the answer to a question.
@@ -73,68 +94,87 @@ def candidate_features(result: RetrievalResult, index: PassageIndex, query_token
             if p.section == "strategy":
                 pool.setdefault(p.id, ScoredPassage(p, 0.0))
     if not pool:
-        return []
+        return [], np.zeros((0, len(FEATURES)))
     cos_all = result.cosines if result.cosines is not None else index.cosines(result.query_vector)
     bm25_all = (result.lexical_scores if result.lexical_scores is not None
                 else index.bm25.get_scores(list(query_tokens)) if query_tokens else np.zeros(len(index.passages)))
     ids = list(pool)
-    rows = [index.position[i] for i in ids]
+    position = index.position
+    rows = np.fromiter((position[i] for i in ids), dtype=np.intp, count=len(ids))
     cos = (cos_all[rows] if cos_all is not None
            else np.asarray([pool[i].dense if pool[i].dense is not None else 0.0 for i in ids]))
-    bm = np.asarray([bm25_all[r] for r in rows], dtype="float64")
+    bm = np.asarray(bm25_all[rows], dtype="float64")
     best_cos, best_bm = float(cos.max()), float(bm.max()) if bm.size else 0.0
     question_rows = index.question_rows
     best_q = float(cos_all[question_rows].max()) if cos_all is not None and question_rows.size else best_cos
     best_qbm = float(bm25_all[question_rows].max()) if question_rows.size else 0.0
-    questions = {pid: _question_features(index, pid, cos_all, bm25_all, best_q, best_qbm) for pid in ids}
-    strat = {(m.theme, m.strategy): m.score for m in result.strategy_matches}
+    q_cos, q_bm = _question_features(index, rows, cos_all, bm25_all, best_q, best_qbm)
     best_strat = result.strategy_matches[0].score if result.strategy_matches else 0.0
+    lay = index.gate_layout
+    n = len(ids)
+    cos64 = cos.astype("float64")
+    kid = lay.key[rows]
+    strategy = lay.strategy[rows]
+    cid = lay.card[rows]
+    group = lay.group[rows]
+    # Each strategy's score (a strategy that did not match: 0.3 below the best), by key id.
+    strat = np.full(len(lay.keys), best_strat - 0.3)
+    for m in result.strategy_matches:
+        k = lay.key_ids.get((m.theme, m.strategy))
+        if k is not None:
+            strat[k] = m.score
+    s_gap = np.where(strategy, strat[kid] - best_strat, 0.0)
+    top = np.zeros(len(lay.keys), dtype=bool)
+    top[[lay.key_ids[k] for k in top_keys if k in lay.key_ids]] = True
+    rank = np.fromiter((fused[pid][0] if pid in fused else 0 for pid in ids), dtype="float64", count=n)
+    rr = np.divide(1.0, rank, out=np.zeros(n), where=rank > 0)
+    named = np.zeros(len(lay.cards), dtype=bool)
+    named[[lay.card_ids[c] for c in result.mentioned_cards if c in lay.card_ids]] = True
     # How close the passage's strategy (or, for a summary, its card) comes at its best: a strategy
     # whose best passage is near the top is likely the question's topic.
-    group_best: dict[tuple[str, str], float] = {}
-    card_best: dict[str, float] = {}
-    for j, pid in enumerate(ids):
-        p = pool[pid].passage
-        g = (p.theme or "", p.strategy or "") if p.section == "strategy" else ("card", p.card_id)
-        group_best[g] = max(group_best.get(g, -1.0), float(cos[j]))
-        card_best[p.card_id] = max(card_best.get(p.card_id, -1.0), float(cos[j]))
+    group_best = np.full(lay.n_groups, -1.0)
+    np.maximum.at(group_best, group, cos64)
+    card_best = np.full(len(lay.cards), -1.0)
+    np.maximum.at(card_best, cid, cos64)
     # The same at the level of the strategy, through its sections' curated questions.
-    group_q: dict[tuple[str, str], float] = {}
-    for pid in ids:
-        p = pool[pid].passage
-        if p.section == "strategy":
-            q_gap = questions[pid][0]
-            key = (p.theme or "", p.strategy or "")
-            group_q[key] = max(group_q.get(key, -1.0), q_gap)
-    out: list[tuple[ScoredPassage, tuple[float, ...]]] = []
-    for j, pid in enumerate(ids):
-        sp = pool[pid]
-        p = sp.passage
-        key = (p.theme or "", p.strategy or "")
-        summary = p.section != "strategy"
-        s_gap = 0.0 if summary else (strat.get(key, best_strat - 0.3) - best_strat)
-        rank = fused.get(pid, (0, sp))[0]
-        out.append((sp, (
-            float(cos[j]), float(cos[j]) - best_cos, float(bm[j]) / best_bm if best_bm > 0 else 0.0, s_gap,
-            1.0 if key in top_keys else 0.0, 1.0 if summary else 0.0, 1.0 / rank if rank else 0.0,
-            1.0 if p.card_id in result.mentioned_cards else 0.0,
-            group_best[key if not summary else ("card", p.card_id)] - best_cos,
-            1.0 if float(cos[j]) >= card_best[p.card_id] else 0.0,
-            *questions[pid],
-            group_q.get(key, -0.5) if not summary else -0.5,
-        )))
-    return out
+    group_q = np.full(len(lay.keys), -1.0)
+    np.maximum.at(group_q, kid[strategy], q_cos[strategy])
+    x = np.empty((n, len(FEATURES)))
+    x[:, 0] = cos64
+    x[:, 1] = cos64 - best_cos
+    x[:, 2] = bm / best_bm if best_bm > 0 else 0.0
+    x[:, 3] = s_gap
+    x[:, 4] = top[kid]
+    x[:, 5] = ~strategy
+    x[:, 6] = rr
+    x[:, 7] = named[cid]
+    x[:, 8] = group_best[group] - best_cos
+    x[:, 9] = cos64 >= card_best[cid]
+    x[:, 10] = q_cos
+    x[:, 11] = q_bm
+    x[:, 12] = np.where(strategy, group_q[kid], -0.5)
+    return [pool[pid] for pid in ids], x
 
 
-def _question_features(index: PassageIndex, pid: str, cos_all: np.ndarray | None, bm25_all: np.ndarray,
-                       best_q: float, best_qbm: float) -> tuple[float, float]:
-    """How well the passage's curated questions match: best cosine against the best of any
-    question, and best BM25 share (a passage without questions scores as a clear miss)."""
-    rows = index.questions_of.get(pid)
-    if not rows or cos_all is None:
-        return -0.5, 0.0
-    q_cos = float(cos_all[rows].max()) - best_q
-    q_bm = float(bm25_all[rows].max()) / best_qbm if best_qbm > 0 else 0.0
+def _question_features(index: PassageIndex, rows: np.ndarray, cos_all: np.ndarray | None, bm25_all: np.ndarray,
+                       best_q: float, best_qbm: float) -> tuple[np.ndarray, np.ndarray]:
+    """How well each passage's (``rows``) curated questions match: best cosine against the best of
+    any question, and best BM25 share (a passage without questions scores as a clear miss: -0.5, 0).
+    One ``maximum.reduceat`` over every passage's question rows (laid out once per index)."""
+    n = len(rows)
+    groups = index.question_groups
+    if cos_all is None or not groups.owners.size:
+        return np.full(n, -0.5), np.zeros(n)
+    slot = groups.slot[rows]
+    has = slot >= 0
+    pick = np.where(has, slot, 0)
+    q_cos = np.maximum.reduceat(cos_all[groups.rows], groups.starts)[pick].astype("float64") - best_q
+    q_cos = np.where(has, q_cos, -0.5)
+    if best_qbm > 0:
+        q_bm = np.asarray(np.maximum.reduceat(bm25_all[groups.rows], groups.starts)[pick], dtype="float64") / best_qbm
+        q_bm = np.where(has, q_bm, 0.0)
+    else:
+        q_bm = np.zeros(n)
     return q_cos, q_bm
 
 
@@ -165,8 +205,9 @@ class RelevanceGate:
 
     def judge(self, result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
               theme: str | None = None) -> list[Judgement]:
-        scored = candidate_features(result, index, query_tokens, self.settings.strategy_pool, theme)
-        judged = [Judgement(sp, self.model.probability(x), x) for sp, x in scored]
+        pool, x = feature_matrix(result, index, query_tokens, self.settings.strategy_pool, theme)
+        relevance = self.model.probabilities(x)
+        judged = [Judgement(sp, r, f) for sp, r, f in zip(pool, relevance, map(tuple, x.tolist()), strict=True)]
         return sorted(judged, key=lambda j: (-j.relevance, j.passage.passage.card_id, j.passage.passage.ordinal))
 
     def select(self, judged: Sequence[Judgement]) -> list[Judgement]:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.errors import ModelUnavailableError
-from ingest.minilm import NumpyMiniLM, UnsupportedModel
 from ingest.onnx_encoder import ENCODERS
 from ingest.settings import IndexSettings, NestsIndexSettings, enforce_offline, index_settings
 
@@ -110,6 +109,7 @@ class SentenceTransformerEmbedder:
         if self._query_model is None:
             with self._lock:
                 if self._query_model is None:
+                    from ingest.minilm import NumpyMiniLM, UnsupportedModel
 
                     try:
                         self._query_model = NumpyMiniLM(resolve_model_path(self.name))

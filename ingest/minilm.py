@@ -15,7 +15,6 @@ sentence-transformers.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections.abc import Sequence
@@ -24,12 +23,9 @@ from typing import Any
 
 import numpy as np
 
-SUPPORTED_MODULES = ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
-                     "sentence_transformers.models.Normalize"]
+from ingest.model_config import SUPPORTED_MODULES, UnsupportedModel, supported_config
 
-
-class UnsupportedModel(Exception):
-    """The model directory is not a plain BERT + mean pooling + normalise sentence-transformers model."""
+__all__ = ["SUPPORTED_MODULES", "NumpyMiniLM", "UnsupportedModel"]
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -43,18 +39,7 @@ class NumpyMiniLM:
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = Path(model_dir)
-        modules = json.loads((self.model_dir / "modules.json").read_text())
-        if [m.get("type") for m in modules] != SUPPORTED_MODULES:
-            raise UnsupportedModel(f"unsupported module stack: {[m.get('type') for m in modules]}")
-        pooling = json.loads((self.model_dir / "1_Pooling" / "config.json").read_text())
-        if not pooling.get("pooling_mode_mean_tokens") or any(
-                pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens")):
-            raise UnsupportedModel("only mean pooling is supported")
-        self.config = json.loads((self.model_dir / "config.json").read_text())
-        if self.config.get("model_type") != "bert" or self.config.get("hidden_act") != "gelu":
-            raise UnsupportedModel("only BERT models with exact GELU are supported")
-        st_config = json.loads((self.model_dir / "sentence_bert_config.json").read_text())
-        self.max_len = int(st_config.get("max_seq_length", 256))
+        self.config, self.max_len = supported_config(self.model_dir)
         self._weights: dict[str, np.ndarray] | None = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()

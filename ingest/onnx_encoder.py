@@ -21,11 +21,12 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from ingest.model_config import supported_config
 
-from ingest.minilm import NumpyMiniLM
+if TYPE_CHECKING:  # pragma: no cover - NumPy loads when a question is encoded
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def export(model_dir: Path, encoder_dir: Path) -> Path:
     """Export the model to ONNX (atomic: temp file, then rename); returns the path. Raises
     OnnxUnavailable when the model is not the supported stack or the export fails."""
     try:
-        NumpyMiniLM(model_dir)  # the same checks: BERT + mean pooling + normalise, nothing else
+        supported_config(model_dir)  # NumpyMiniLM's checks: BERT + mean pooling + normalise, nothing else
         target = encoder_path(encoder_dir, model_dir)
     except Exception as exc:
         raise OnnxUnavailable(f"cannot export {model_dir}: {exc}") from exc
@@ -166,6 +167,8 @@ class OnnxMiniLM:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised sentence embeddings, one text at a time (no padding: exact mean pooling)."""
+        import numpy as np
+
         session, tok = self._load()
         rows = []
         for enc in tok.encode_batch(list(texts)):

@@ -169,7 +169,7 @@ def writer_lock(index_dir: Path, timeout: float = 0.0) -> Iterator[None]:
 
 
 def _manifest_for(settings: IndexSettings, collection: str, cards: list[Card], passages: list[Passage],
-                  state: str, generation: str | None = None) -> dict[str, Any]:
+                  state: str, generation: str | None = None, split: str | None = None) -> dict[str, Any]:
     by_card: dict[str, list[str]] = {c.id: [] for c in cards}
     for p in passages:
         by_card[p.card_id].append(p.id)
@@ -179,10 +179,67 @@ def _manifest_for(settings: IndexSettings, collection: str, cards: list[Card], p
         "fingerprint": settings.vector_fingerprint(),
         "chroma": f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else "embedded",
         "n_passages": len(passages),
+        **({"split": split} if split else {}),
         "cards": {c.id: {"hash": c.content_hash, "passages": by_card[c.id]} for c in cards},
         "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **({"generation": generation} if generation else {}),
     }
+
+
+# What decides a card's passages besides its own bytes (which its content hash covers): the code that
+# parses and splits cards, the taxonomy file and the text splitter used for over-long sentences.
+SPLIT_SOURCES = ("cards.py", "safe_yaml.py", "split.py", "taxonomy.py", "text.py", "types.py")
+
+
+def split_fingerprint(settings: IndexSettings) -> str:
+    """A hash of everything besides a card's bytes that shapes its passages: the chunk settings, the
+    source of ``SPLIT_SOURCES``, ``themes.yaml`` and the installed LangChain text splitter (its files'
+    path, size and mtime, found without importing it). Equal fingerprints and equal card content
+    hashes mean equal passages, so an unchanged reindex can take its passage ids from the manifest
+    instead of splitting every card (and importing LangChain to do it)."""
+    import importlib.util
+
+    h = hashlib.sha256(json.dumps([settings.chunk_size, settings.chunk_overlap]).encode())
+    here = Path(__file__).parent
+    for name in SPLIT_SOURCES:
+        h.update(b"\0" + name.encode() + b"\0" + (here / name).read_bytes())
+    try:
+        h.update(b"\0themes\0" + settings.themes_file().read_bytes())
+    except OSError:
+        h.update(b"\0no themes")
+    spec = importlib.util.find_spec("langchain_text_splitters")
+    origin = Path(spec.origin) if spec is not None and spec.origin else None
+    for name in ("base.py", "character.py"):
+        try:
+            st = (origin.parent / name).stat() if origin is not None else None
+        except OSError:
+            st = None
+        stamp = [str(origin.parent / name), st.st_size, st.st_mtime_ns] if origin is not None and st else None
+        h.update(b"\0" + json.dumps(stamp).encode())
+    return h.hexdigest()[:16]
+
+
+def unchanged_report(previous: dict[str, Any] | None, cards: list[Card], collection: str,
+                     split: str) -> IngestReport | None:
+    """The report of a run with nothing to do, read from the manifest without splitting any card:
+    the last run completed for this collection and this split fingerprint, and the cards are the
+    ones it recorded, each with the content hash it recorded. None otherwise (the caller splits the
+    corpus and compares passage ids, as before)."""
+    if (not previous or previous.get("state") != "complete" or previous.get("collection") != collection
+            or previous.get("split") != split):
+        return None
+    old = previous.get("cards")
+    if not isinstance(old, dict) or len(old) != len(cards):
+        return None
+    ids: list[str] = []
+    for card in cards:
+        before = old.get(card.id)
+        if not isinstance(before, dict) or before.get("hash") != card.content_hash:
+            return None
+        ids.extend(before.get("passages") or [])
+    if len(set(ids)) != len(ids) or previous.get("n_passages") != len(ids):
+        return None
+    return IngestReport(cards=len(cards), passages=len(ids), skipped=len(ids), collection=collection)
 
 
 def plan_changes(previous: dict[str, Any] | None, cards: list[Card], passages: list[Passage]) -> IngestReport:
@@ -233,12 +290,18 @@ def run_ingest(settings: IndexSettings | NestsIndexSettings, *, full: bool = Fal
 
 def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry_run: bool, embedder: Embedder | None,
           progress: Callable[[int, int], Any] | None, lock_timeout: float) -> IngestReport:
-    passages = split_corpus(corpus.cards, settings.chunk_size, settings.chunk_overlap)
     collection = settings.collection_name()
     index_dir = settings.index_dir
+    split = split_fingerprint(settings)
 
     if dry_run:
         previous = read_manifest(index_dir)
+        quick = None if full else unchanged_report(previous, corpus.cards, collection, split)
+        if quick is not None:
+            quick.dry_run = True
+            quick.seconds = time.perf_counter() - t0
+            return quick
+        passages = split_corpus(corpus.cards, settings.chunk_size, settings.chunk_overlap)
         same_vectors = previous is not None and previous.get("collection") == collection and not full
         report = plan_changes(previous if same_vectors else None, corpus.cards, passages)
         report.dry_run, report.rebuilt, report.collection = True, not same_vectors, collection
@@ -247,6 +310,15 @@ def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry
 
     with writer_lock(index_dir, lock_timeout):
         previous = read_manifest(index_dir)
+        quick = None if full else unchanged_report(previous, corpus.cards, collection, split)
+        if quick is not None and _recorded_count(settings, collection) == quick.passages:
+            # Nothing changed since the last complete run, and the manifest says which passages the
+            # cards make: no splitting, no model, no writes, no store round trip.
+            quick.generation = (previous or {}).get("generation")
+            embedding.ensure_query_encoder(settings)
+            quick.seconds = time.perf_counter() - t0
+            return quick
+        passages = split_corpus(corpus.cards, settings.chunk_size, settings.chunk_overlap)
 
         same_vectors = previous is not None and previous.get("collection") == collection
         report = plan_changes(previous if same_vectors else None, corpus.cards, passages)
@@ -256,6 +328,7 @@ def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry
         if clean and _recorded_count(settings, collection) == len(passages):
             # Nothing changed since the last complete run: no model, no writes, no store round trip.
             report.generation = (previous or {}).get("generation")
+            _refresh_manifest(settings, previous, collection, corpus.cards, passages, split)
             embedding.ensure_query_encoder(settings)
             report.seconds = time.perf_counter() - t0
             return report
@@ -263,6 +336,7 @@ def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry
         if clean and store.count() == len(passages):
             # Nothing changed since the last complete run: no model, no writes.
             report.generation = (previous or {}).get("generation")
+            _refresh_manifest(settings, previous, collection, corpus.cards, passages, split)
             embedding.ensure_query_encoder(settings)
             report.seconds = time.perf_counter() - t0
             return report
@@ -318,12 +392,29 @@ def _sync(settings: IndexSettings, corpus: Corpus, t0: float, *, full: bool, dry
             store.set_generation(generation)
         except Exception as exc:  # noqa: BLE001 - the manifest below still carries it
             log.warning("could not record the index generation in the collection metadata: %s", exc)
-        write_manifest(index_dir, _manifest_for(settings, collection, corpus.cards, passages, "complete", generation))
+        write_manifest(index_dir, _manifest_for(settings, collection, corpus.cards, passages, "complete", generation,
+                                                split))
         report.generation = generation
         for old in {(previous or {}).get("collection"), (previous or {}).get("previous_collection")} - {None, collection}:
             _drop_old(settings, str(old))
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def _refresh_manifest(settings: IndexSettings, previous: dict[str, Any] | None, collection: str, cards: list[Card],
+                      passages: list[Passage], split: str) -> None:
+    """After an unchanged run that had to split the corpus (a manifest from before split
+    fingerprints, changed splitting code that made the same passages, a card edit that changed no
+    passage): record this run's card hashes and split fingerprint, so the next unchanged run can
+    skip splitting (``unchanged_report``). The index, its generation and the passage lists stay as
+    they are; nothing is written when the manifest already says this."""
+    if previous is None:
+        return
+    fresh = _manifest_for(settings, collection, cards, passages, "complete", previous.get("generation"), split)
+    if fresh.get("split") == previous.get("split") and fresh["cards"] == previous.get("cards"):
+        return
+    fresh["updated_at"] = previous.get("updated_at", fresh["updated_at"])
+    write_manifest(settings.index_dir, fresh)
 
 
 def _write_snapshot(settings: IndexSettings, store: EvidenceStore, generation: str) -> None:

@@ -69,7 +69,9 @@ class LexicalIndex:
         self.model = model  # the bm25s object after a build (what saves the files), None after a load
         self.idf = idf
         self.vocab = vocab
-        self._data, self._indices, self._indptr = data, indices, indptr
+        # Plain ndarray views of memory-mapped files (no copy): slicing an np.memmap makes a memmap
+        # object per slice, which costs more than the few additions a query does with it.
+        self._data, self._indices, self._indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)
         self.n_docs = int(n_docs)
 
     @classmethod

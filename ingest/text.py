@@ -23,7 +23,8 @@ def normalise(text: str) -> str:
     """NFKC, straight apostrophes, control characters removed, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text)
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
-    text = "".join(ch if (ch.isprintable() or ch in "\n\t") else " " for ch in text)
+    if not text.isprintable():  # (the common case, all printable, needs no pass per character)
+        text = "".join(ch if (ch.isprintable() or ch in "\n\t") else " " for ch in text)
     return " ".join(text.split())
 
 
@@ -51,6 +52,10 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+TEXT_CACHE_MAX = 8192  # texts whose tokens a Tokenizer keeps (then it starts again)
+
+
 @lru_cache(maxsize=1)
 def _snowball() -> object:
     import snowballstemmer
@@ -69,6 +74,9 @@ class Tokenizer:
         self.ise_stems = tuple(stems)
         self._fold = re.compile(r"^(" + "|".join(stems) + r")is") if stems else None
         self._cache: dict[str, str] = {}
+        # Whole texts too: the answer path tokenizes the same question and passage sentences in
+        # several stages. A pure function of the text, so it needs no invalidation; bounded.
+        self._texts: dict[str, tuple[str, ...]] = {}
 
     def stem(self, word: str) -> str:
         out = self._cache.get(word)
@@ -80,4 +88,10 @@ class Tokenizer:
         return out
 
     def __call__(self, text: str) -> list[str]:
-        return [self.stem(t) for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in STOPWORDS and len(t) > 1]
+        tokens = self._texts.get(text)
+        if tokens is None:
+            tokens = tuple(self.stem(t) for t in _WORD.findall(text.lower()) if t not in STOPWORDS and len(t) > 1)
+            if len(self._texts) >= TEXT_CACHE_MAX:
+                self._texts.clear()
+            self._texts[text] = tokens
+        return list(tokens)

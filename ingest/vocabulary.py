@@ -4,7 +4,7 @@ scope words, question cues. Loaded and checked once; every pattern must compile.
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -84,15 +84,18 @@ class Aspect(_Frozen):
     terms: tuple[str, ...] = Field(min_length=1)
     card_terms: tuple[str, ...] = Field(min_length=1)
 
-    def _pattern(self, words: tuple[str, ...]) -> re.Pattern[str]:
-        alts = sorted((re.escape(w.lower()) for w in words), key=len, reverse=True)
-        return re.compile(r"\b(" + "|".join(alts) + r")\b", re.IGNORECASE)
-
     def in_question(self, text: str) -> bool:
-        return bool(self._pattern(self.terms).search(text))
+        return bool(_words_pattern(self.terms).search(text))
 
     def in_card_text(self, text: str) -> bool:
-        return bool(self._pattern(self.card_terms).search(text))
+        return bool(_words_pattern(self.card_terms).search(text))
+
+
+@lru_cache(maxsize=512)
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of ``words`` as a whole word, longest first (built once per word list, not per question)."""
+    alts = sorted((re.escape(w.lower()) for w in words), key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(alts) + r")\b", re.IGNORECASE)
 
 
 class Vocabulary(_Frozen):

@@ -140,22 +140,26 @@ class HybridRetriever:
         timings["embed"] = _ms(t)
         t = time.perf_counter()
         cosines = index.cosines(vector)
+        dense_rows = None
+        dense: stages.Hits = []
         if mode not in ("hybrid", "dense"):
-            dense = []
+            pass
         elif cosines is not None:  # exact cosines over the snapshot's vectors: no store round trip
-            dense = stages.exact_dense_hits(index, cosines, n_cand, theme)
+            dense_rows = stages.exact_dense_rows(index, cosines, n_cand, theme)
         else:
             dense = stages.dense_hits(self.store, vector, n_cand, theme)
         timings["dense"] = _ms(t)
         t = time.perf_counter()
         scores = stages.lexical_scores(index, self.tokenize(self.vocabulary.expand_query(query)))
-        lexical = stages.lexical_hits(index, scores, n_cand, theme) if mode in ("hybrid", "bm25") else []
+        lexical_rows = stages.lexical_rows(index, scores, n_cand, theme) if mode in ("hybrid", "bm25") else None
         timings["bm25"] = _ms(t)
 
         best_dense = index.best_text_cosine(cosines)
         if best_dense is None:  # a store that cannot list its vectors: the best text hit it returned
             best_dense = max((sim for p, sim in dense if p.section != QUESTION_SECTION), default=0.0)
-        dense, lexical = index.lift(dense), index.lift(lexical)
+        # Questions lifted to the sections they point at (on rows, when the hits are rows).
+        dense = index.lift_rows(*dense_rows) if dense_rows is not None else index.lift(dense)
+        lexical = index.lift_rows(*lexical_rows) if lexical_rows is not None else []
         scored = stages.fuse(dense, lexical, dense_weight=s.dense_weight, lexical_weight=s.bm25_weight, rrf_k=s.rrf_k)
         mentioned = self.mentioned_cards(query)
         if mentioned:

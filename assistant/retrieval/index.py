@@ -9,7 +9,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -67,6 +67,35 @@ def strategy_vectors(embedder: Embedder, texts: Sequence[str], cache_dir: Path |
     return vectors
 
 
+@dataclass(frozen=True)
+class QuestionGroups:
+    """Every passage's curated-question rows laid out for ``np.maximum.reduceat``: ``rows[starts[k]:
+    starts[k+1]]`` are the question rows of passage ``owners[k]``; ``slot[r]`` is k for passage row r
+    (-1 without questions)."""
+
+    owners: np.ndarray
+    starts: np.ndarray
+    rows: np.ndarray
+    slot: np.ndarray
+
+
+@dataclass(frozen=True)
+class GateLayout:
+    """Per passage row, what the relevance gate groups by, as integer ids: its (theme, strategy) key,
+    whether it is a strategy section, its card, and its group (the key for a strategy section, the
+    card for any other)."""
+
+    keys: list[tuple[str, str]]
+    key_ids: dict[tuple[str, str], int]
+    cards: list[str]
+    card_ids: dict[str, int]
+    key: np.ndarray
+    strategy: np.ndarray
+    card: np.ndarray
+    group: np.ndarray
+    n_groups: int
+
+
 class PassageIndex:
     """The loaded passages and the lookups built from them."""
 
@@ -118,6 +147,47 @@ class PassageIndex:
         self.text_rows = np.asarray([i for i, p in enumerate(self.passages) if p.section != QUESTION_SECTION], dtype=int)
         self.question_rows = np.asarray([i for rows in self.questions_of.values() for i in rows], dtype=int)
 
+    @cached_property
+    def strategy_rows_by_token(self) -> dict[str, tuple[int, ...]]:
+        """For each word of a strategy's id and title, the strategies (rows of ``strategies``) that have it."""
+        rows: dict[str, list[int]] = {}
+        for i, tokens in enumerate(self.strategies.tokens):
+            for t in tokens:
+                rows.setdefault(t, []).append(i)
+        return {t: tuple(r) for t, r in rows.items()}
+
+    @cached_property
+    def question_groups(self) -> QuestionGroups:
+        """Built once per loaded index (a new generation is a new PassageIndex)."""
+        owners: list[int] = []
+        starts: list[int] = []
+        rows: list[int] = []
+        for pid, qrows in self.questions_of.items():
+            if not qrows:
+                continue
+            owners.append(self.position[pid])
+            starts.append(len(rows))
+            rows.extend(qrows)
+        slot = np.full(len(self.passages), -1, dtype=np.intp)
+        slot[np.asarray(owners, dtype=np.intp)] = np.arange(len(owners), dtype=np.intp)
+        return QuestionGroups(np.asarray(owners, dtype=np.intp), np.asarray(starts, dtype=np.intp),
+                              np.asarray(rows, dtype=np.intp), slot)
+
+    @cached_property
+    def gate_layout(self) -> GateLayout:
+        """Built once per loaded index (a new generation is a new PassageIndex)."""
+        key_ids: dict[tuple[str, str], int] = {}
+        card_ids: dict[str, int] = {}
+        key, card, strategy = [], [], []
+        for p in self.passages:
+            key.append(key_ids.setdefault((p.theme or "", p.strategy or ""), len(key_ids)))
+            card.append(card_ids.setdefault(p.card_id, len(card_ids)))
+            strategy.append(p.section == "strategy")
+        key_a, card_a = np.asarray(key, dtype=np.intp), np.asarray(card, dtype=np.intp)
+        strategy_a = np.asarray(strategy, dtype=bool)
+        return GateLayout(list(key_ids), key_ids, list(card_ids), card_ids, key_a, strategy_a, card_a,
+                          np.where(strategy_a, key_a, len(key_ids) + card_a), len(key_ids) + len(card_ids))
+
     def best_text_cosine(self, cosines: np.ndarray | None) -> float | None:
         """The best of ``cosines`` (from :meth:`cosines`) over passages of card text (questions left
         out: the scope check was calibrated on text), or None without stored vectors."""
@@ -141,16 +211,56 @@ class PassageIndex:
         texts = [f"{tax.themes[t].strategies[s]}. {tax.themes[t].strategy_descriptions[s]}" for t, s in keys]
         return StrategyIndex(keys, tokens, strategy_vectors(embedder, texts, cache_dir))
 
+    def hits(self, rows: np.ndarray, values: np.ndarray) -> list[tuple[Passage, float]]:
+        """(passage, value) for passage rows and their values (as Python floats)."""
+        passages = self.passages
+        return list(zip([passages[i] for i in rows.tolist()], np.asarray(values, dtype="float64").tolist()))
+
+    @cached_property
+    def _themes(self) -> np.ndarray:
+        return np.asarray([p.theme for p in self.passages], dtype=object)
+
+    def theme_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The theme (or None) of each passage row."""
+        return self._themes[rows]
+
+    @cached_property
+    def _lift_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the row ``lift`` replaces it by (its section's first passage, for a curated
+        question), whether that row is itself a question (dropped), and a code per passage id."""
+        row_of = {id(p): i for i, p in enumerate(self.passages)}
+        codes: dict[str, int] = {}
+        lifted, question, code = [], [], []
+        for i, p in enumerate(self.passages):
+            t = self.target.get(p.id)
+            lifted.append(row_of[id(t)] if t is not None else i)
+        for p in self.passages:
+            question.append(p.section == QUESTION_SECTION)
+            code.append(codes.setdefault(p.id, len(codes)))
+        return (np.asarray(lifted, dtype=np.intp), np.asarray(question, dtype=bool), np.asarray(code, dtype=np.intp))
+
+    def lift_rows(self, rows: np.ndarray, values: np.ndarray) -> list[tuple[Passage, float]]:
+        """``lift(hits(rows, values))`` on arrays: the same passages, values and order."""
+        lifted, question, code = self._lift_layout
+        t = lifted[rows]
+        keep = ~question[t]
+        t, values = t[keep], np.asarray(values, dtype="float64")[keep]
+        _, first = np.unique(code[t], return_index=True)
+        first.sort()
+        return self.hits(t[first], values[first])
+
     def lift(self, hits: Sequence[tuple[Passage, float]]) -> list[tuple[Passage, float]]:
         """Replace each question hit by the passage it points at (keeping the first, best, hit of
         each passage), so retrieval ranks sections by their text and by their questions alike."""
         out: list[tuple[Passage, float]] = []
         seen: set[str] = set()
+        target = self.target
         for p, score in hits:
-            p = self.target.get(p.id, p)
-            if p.section == QUESTION_SECTION or p.id in seen:
+            p = target.get(p.id, p)
+            pid = p.id
+            if pid in seen or p.section == QUESTION_SECTION:
                 continue
-            seen.add(p.id)
+            seen.add(pid)
             out.append((p, score))
         return out
 

@@ -36,14 +36,18 @@ def top_rows(values: np.ndarray, n: int) -> np.ndarray:
 def exact_dense_hits(index: PassageIndex, cosines: np.ndarray, n: int, theme: str | None) -> Hits:
     """Nearest passages by exact cosine over the loaded vectors (what the vector store's query gives,
     without approximation): one matrix-vector product, then the top ``n``, best first."""
+    return index.hits(*exact_dense_rows(index, cosines, n, theme))
+
+
+def exact_dense_rows(index: PassageIndex, cosines: np.ndarray, n: int,
+                     theme: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """``exact_dense_hits`` as passage rows and their cosines (float64)."""
     rows = index.theme_rows.get(theme, np.zeros(0, dtype=int)) if theme else None
     sims = cosines if rows is None else cosines[rows]
     if not sims.size:
-        return []
+        return np.zeros(0, dtype=np.intp), np.zeros(0)
     top = top_rows(sims, n)
-    if rows is not None:
-        return [(index.passages[rows[i]], float(sims[i])) for i in top]
-    return [(index.passages[i], float(sims[i])) for i in top]
+    return (rows[top] if rows is not None else top), sims[top].astype("float64")
 
 
 def lexical_scores(index: PassageIndex, query_tokens: Sequence[str]) -> np.ndarray:
@@ -61,6 +65,11 @@ FULL_SORT_MAX = 20_000
 
 def lexical_hits(index: PassageIndex, scores: np.ndarray, n: int, theme: str | None) -> Hits:
     """Best BM25 passages with a positive score."""
+    return index.hits(*lexical_rows(index, scores, n, theme))
+
+
+def lexical_rows(index: PassageIndex, scores: np.ndarray, n: int, theme: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """``lexical_hits`` as passage rows and their scores (float64)."""
     if scores.size <= FULL_SORT_MAX:
         order = np.argsort(-scores)
     else:
@@ -68,30 +77,32 @@ def lexical_hits(index: PassageIndex, scores: np.ndarray, n: int, theme: str | N
         if theme:
             pos = np.intersect1d(pos, index.theme_rows.get(theme, np.zeros(0, dtype=int)), assume_unique=True)
         order = pos[top_rows(scores[pos], n)]
-    hits: Hits = []
-    for i in order:
-        if scores[i] <= 0 or len(hits) >= n:
-            break
-        p = index.passages[i]
-        if theme and p.theme != theme:
-            continue
-        hits.append((p, float(scores[i])))
-    return hits
+    # Scores in descending order: the positive ones are a prefix, then the theme filter, then the first n.
+    order = order[scores[order] > 0]
+    if theme:
+        order = order[index.theme_of_rows(order) == theme]
+    order = order[:n]
+    return order, scores[order].astype("float64")
 
 
 def fuse(dense: Hits, lexical: Hits, *, dense_weight: float, lexical_weight: float, rrf_k: int) -> list[ScoredPassage]:
     """Reciprocal-rank fusion; ties broken by card id and position so the order is stable."""
-    fused: dict[str, dict[str, Any]] = {}
+    # One list per passage: [passage, score, dense, bm25_rank, dense_rank] (the same sums, in the same order).
+    fused: dict[str, list[Any]] = {}
     for rank, (p, sim) in enumerate(dense, 1):
-        entry = fused.setdefault(p.id, {"p": p, "score": 0.0})
-        entry["score"] += dense_weight / (rrf_k + rank)
-        entry["dense"], entry["dense_rank"] = sim, rank
+        entry = fused.get(p.id)
+        if entry is None:
+            fused[p.id] = entry = [p, 0.0, None, None, None]
+        entry[1] += dense_weight / (rrf_k + rank)
+        entry[2], entry[4] = sim, rank
     for rank, (p, _) in enumerate(lexical, 1):
-        entry = fused.setdefault(p.id, {"p": p, "score": 0.0})
-        entry["score"] += lexical_weight / (rrf_k + rank)
-        entry["bm25_rank"] = rank
-    ranked = sorted(fused.values(), key=lambda e: (-e["score"], e["p"].card_id, e["p"].ordinal))
-    return [ScoredPassage(e["p"], e["score"], e.get("dense"), e.get("bm25_rank"), e.get("dense_rank")) for e in ranked]
+        entry = fused.get(p.id)
+        if entry is None:
+            fused[p.id] = entry = [p, 0.0, None, None, None]
+        entry[1] += lexical_weight / (rrf_k + rank)
+        entry[3] = rank
+    ranked = sorted(fused.values(), key=lambda e: (-e[1], e[0].card_id, e[0].ordinal))
+    return [ScoredPassage(*e) for e in ranked]
 
 
 _NAME = re.compile(r"\b([A-Z][a-zA-Z'\-]+)(?:\s+(?:et al\.?|and colleagues))?(?:\s*\(?((?:19|20)\d\d)\)?)?")
@@ -134,8 +145,12 @@ def strategy_matches(index: PassageIndex, vector: Sequence[float], query_tokens:
     s = index.strategies
     sims = s.vectors @ np.asarray(vector, dtype="float32")
     if query_tokens:
-        for i, title_tokens in enumerate(s.tokens):
-            shared = query_tokens & title_tokens
+        # Only the strategies that share a word with the question (the others would add 0.0),
+        # in the same order, with the same sums.
+        by_token = index.strategy_rows_by_token
+        hit = sorted({i for t in query_tokens for i in by_token.get(t, ())})
+        for i in hit:
+            shared = query_tokens & s.tokens[i]
             sims[i] += word_boost * sum(min(max(index.idf(t), 0.0), idf_cap) for t in shared)
     order = np.argsort(-sims)[:top]
     out = []

@@ -192,3 +192,12 @@ def test_exact_dense_hits_equal_an_exact_store_query(small_index: PassageIndex) 
         theirs = store.query(q, 3, where={"theme": theme} if theme else None)
         assert [p.id for p, _ in ours] == [p.id for p, _ in theirs]
         assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], abs=1e-6)
+
+
+def test_lift_rows_equals_lift_of_the_hits(small_index: PassageIndex) -> None:
+    """The row-based lift the retriever uses gives what ``lift`` gives on the same hits."""
+    import numpy as np
+
+    rows = np.asarray([3, 1, 3, 0, 4, 1], dtype=np.intp)
+    values = np.asarray([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    assert small_index.lift_rows(rows, values) == small_index.lift(small_index.hits(rows, values))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pytest
 
@@ -425,3 +425,99 @@ def test_repeated_section_does_not_make_every_run_dirty(mini_indexed_settings: S
     report = run_ingest(settings, embedder=NoEmbedder())
     assert manifest_snapshot(settings) == before, "an unchanged corpus rewrote the manifest"
     assert report.skipped == EvidenceStore(settings).count()
+
+
+# ------------------------------------------------------------------------------------------------
+# The unchanged-run shortcut: passage ids from the manifest when no card and no split input changed
+
+
+def _count_splits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from ingest import pipeline
+
+    calls: list[int] = []
+    real = pipeline.split_corpus
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "split_corpus", counted)
+    return calls
+
+
+def test_unchanged_run_splits_no_card(mini_indexed_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = mini_indexed_settings
+    splits = _count_splits(monkeypatch)
+    before = manifest_snapshot(settings)
+    for dry_run in (True, False):
+        report = run_ingest(settings, embedder=NoEmbedder(), dry_run=dry_run)
+        assert (report.added, report.updated, report.deleted, report.rebuilt) == (0, 0, 0, False)
+        assert report.skipped == report.passages == EvidenceStore(settings).count()
+        assert report.generation == (None if dry_run else manifest(settings)["generation"])
+    assert splits == [] and manifest_snapshot(settings) == before
+    # --full still re-splits (and rewrites every vector).
+    run_ingest(settings, full=True)
+    assert splits == [1]
+
+
+def test_edited_card_is_split_even_when_the_shortcut_applies(mini_indexed_settings: Settings,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = mini_indexed_settings
+    splits = _count_splits(monkeypatch)
+    edit_card(settings.index.corpus_dir / EDITED_PATH, OLD_SENTENCE, NEW_SENTENCE)
+    report = run_ingest(settings)
+    assert splits == [1] and report.changes["updated"] == [EDITED] and report.added > 0
+    assert_converged(settings)
+
+
+def test_changed_split_inputs_split_again(mini_indexed_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest without a split fingerprint (an index from before it), or with another one (the
+    splitting code, themes.yaml or the text splitter changed): the corpus is split and compared as
+    before; when the passages came out the same, the manifest records the fingerprint (index and
+    generation untouched) so the next unchanged run takes the shortcut."""
+    from ingest import pipeline
+
+    settings = mini_indexed_settings
+    splits = _count_splits(monkeypatch)
+    state = manifest(settings)
+    fingerprint = state.pop("split")
+    assert fingerprint == pipeline.split_fingerprint(settings.index)
+    (settings.index.index_dir / "manifest.json").write_text(json.dumps(state), encoding="utf-8")
+    report = run_ingest(settings, embedder=NoEmbedder())
+    assert splits == [1] and (report.added, report.deleted, report.updated) == (0, 0, 0)
+    after = manifest(settings)
+    assert after["split"] == fingerprint and after["generation"] == state["generation"]
+    assert after["cards"] == state["cards"]
+    run_ingest(settings, embedder=NoEmbedder())
+    assert splits == [1]
+    monkeypatch.setattr(pipeline, "split_fingerprint", lambda s: "another")
+    run_ingest(settings, embedder=NoEmbedder())
+    assert splits == [1, 1] and manifest(settings)["split"] == "another"
+
+
+def test_split_fingerprint_follows_what_shapes_passages(mini_indexed_settings: Settings) -> None:
+    from ingest.pipeline import split_fingerprint
+
+    settings = mini_indexed_settings
+    base = split_fingerprint(settings.index)
+    assert split_fingerprint(settings.index) == base
+    assert split_fingerprint(settings.replace(chunk_size=400, chunk_overlap=50).index) != base
+    themes = settings.index.themes_file()
+    themes.write_text(themes.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert split_fingerprint(settings.index) != base
+
+
+def test_card_bytes_changed_but_not_its_passages(mini_indexed_settings: Settings,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A card whose bytes change without changing a passage: nothing is written to the index, the
+    manifest takes the new content hash, and the run after that takes the shortcut again."""
+    settings = mini_indexed_settings
+    splits = _count_splits(monkeypatch)
+    path = settings.index.corpus_dir / EDITED_PATH
+    path.write_text(path.read_text(encoding="utf-8") + "\n\n", encoding="utf-8")
+    ids_before, generation = EvidenceStore(settings).ids(), manifest(settings)["generation"]
+    report = run_ingest(settings, embedder=NoEmbedder())
+    assert splits == [1] and (report.added, report.deleted, report.updated) == (0, 0, 0)
+    assert EvidenceStore(settings).ids() == ids_before and manifest(settings)["generation"] == generation
+    run_ingest(settings, embedder=NoEmbedder())
+    assert splits == [1]
