@@ -1,9 +1,7 @@
 """Train the crisis classifier shipped in ``assistant/crisis_model.json``.
 
 Logistic regression (scikit-learn) on question embeddings from the same model the assistant uses.
-Training data: the written examples in ``assistant/crisis_bank.py``, the refusal examples in
-``corpus/refusals.yaml`` (requests for a diagnosis, a dose or a technique are not crisis language, and
-without them the classifier routed clinical wording to the crisis message), plus the labelled questions of
+Training data: the written examples in ``assistant/crisis_bank.py`` plus the labelled questions of
 the *tune* split of ``evals/gold.jsonl`` and of ``evals/holdout.jsonl`` and ``evals/holdout2.jsonl`` (crisis vs
 everything else). Never used here, so that the crisis figures reported for them are honest: the test
 split of ``evals/gold.jsonl``, ``evals/holdout3.jsonl`` and ``evals/fresh.jsonl``.
@@ -14,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 from typing import Any
 
@@ -30,14 +27,9 @@ THRESHOLD = 0.4
 
 def training_data() -> tuple[list[str], list[int]]:
     from assistant.crisis_bank import CRISIS, NON_CRISIS
-    from evals.train_refusal import load_bank
 
-    refuse, allow = load_bank()
-    # Refusal examples that mention suicide or self-harm stay out: the classifier must not learn them as safe.
-    risky = re.compile(r"suicid|self[- ]?harm|kill|overdos|\bdie\b|end (his|her|their|my) life", re.IGNORECASE)
-    non_crisis = [*NON_CRISIS, *(t for examples in refuse.values() for t in examples if not risky.search(t)), *allow]
-    texts = [*CRISIS, *non_crisis]
-    labels = [1] * len(CRISIS) + [0] * len(non_crisis)
+    texts = [*CRISIS, *NON_CRISIS]
+    labels = [1] * len(CRISIS) + [0] * len(NON_CRISIS)
     for name in TRAIN_FILES:
         for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines():
             if line.strip():

@@ -23,7 +23,18 @@ from tests.ui.test_app_unit import QUESTION, ScriptedAssistant
 LOGIN = ("manager", "s3cret")
 
 
+def run_in_fresh_loop(coro: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: in the whole suite an earlier test (Playwright's sync
+    API) may leave an event loop running in the main thread, where ``asyncio.run`` refuses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @pytest.fixture(scope="module")
+
+
 def corpus() -> Corpus:
     return load_corpus(CORPUS)
 
@@ -46,7 +57,7 @@ def call(app: Any, *requests: dict[str, Any]) -> list[httpx.Response]:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return list(await asyncio.gather(*(client.post("/api/ask", **r) for r in requests)))
 
-    return asyncio.run(run())
+    return run_in_fresh_loop(run())
 
 
 def test_admission_counts_running_and_waiting() -> None:
@@ -159,7 +170,7 @@ def test_route_runs_at_most_the_limit_and_refuses_past_the_queue(tmp_path: Path,
             held.release.set()
             return [busy, *await asyncio.gather(*admitted)]
 
-    busy, *answered = asyncio.run(run())
+    busy, *answered = run_in_fresh_loop(run())
     assert busy.status_code == 503 and busy.json() == {"error": "busy", "detail": texts.BUSY}
     assert busy.headers["retry-after"] == str(http_api.BUSY_RETRY_S)
     assert [r.status_code for r in answered] == [200] * 3 and held.most == 2
