@@ -2,7 +2,7 @@
 
 Three parts: requests that are plainly outside it (clinical advice, code, trivia: patterns from
 ``corpus/vocabulary.yaml``); the same refusal categories decided from the question's embedding,
-for wordings the patterns miss (``SemanticRefusal``); and a similarity bar on the best passage,
+for wordings the patterns miss (``ScopeCheck.refusal``); and a similarity bar on the best passage,
 lower when the question uses a word tied to peer work and lower again for a follow-up.
 """
 

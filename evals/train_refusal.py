@@ -13,8 +13,9 @@ Training data (never a set whose figures are reported as held out):
 - refuse: out-of-scope questions of those files that a refusal pattern names.
 Held out: the gold test split, ``evals/holdout3.jsonl``, ``evals/fresh.jsonl`` and ``evals/near_domain.jsonl``.
 
-``--cv`` reports grouped 5-fold cross-validation on the training data for each C and threshold, so
-the shipped pair is chosen without the held-out sets. Run: ``python -m evals.train_refusal [--cv]``.
+``--cv`` reports stratified 5-fold cross-validation on the training data for each C, refusal weight
+and threshold (and what the veto over the patterns would change), so the shipped values are chosen
+without the held-out sets. Run: ``python -m evals.train_refusal [--cv]``.
 """
 
 from __future__ import annotations
