@@ -36,6 +36,7 @@ from tests.resilience.conftest import (
     settings_env,
     stop_process,
 )
+from tests.ui.test_serving import result_of
 
 pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -88,15 +89,9 @@ def gradio_ask(http: httpx.Client, question: str, ip: str) -> dict[str, Any]:
     """Gradio's /ask over plain HTTP with the login cookie already in ``http``."""
     posted = http.post("/gradio_api/call/ask", json={"data": [question, None, None]}, headers={"X-Real-IP": ip})
     posted.raise_for_status()
-    event = ""
-    with http.stream("GET", f"/gradio_api/call/ask/{posted.json()['event_id']}") as resp:
-        for line in resp.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                assert event == "complete", line
-                return dict(json.loads(line.split(":", 1)[1])[0])
-    raise AssertionError("the event stream ended without a result")
+    event, data = result_of(http, posted)
+    assert event == "complete", data
+    return dict(json.loads(data)[0])
 
 
 def without_timings(data: dict[str, Any]) -> dict[str, Any]:

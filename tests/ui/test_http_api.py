@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from assistant.types import Answer
 from assistant.ui import http_api, texts
 from assistant.ui.handlers import PageContext, RequestError, api_check
 from ingest.cards import Corpus, load_corpus
 from tests.conftest import CORPUS, make_settings
 from tests.ui.test_app_unit import QUESTION, ScriptedAssistant
+from tests.ui.test_serving import SlowAssistant
 
 LOGIN = ("manager", "s3cret")
 
@@ -135,28 +134,8 @@ def test_route_answers_and_refuses_with_status_codes(tmp_path: Path, corpus: Cor
     assert big.status_code == 413
 
 
-class HeldAssistant(ScriptedAssistant):
-    """Holds every answer until ``release`` is set; records how many ran at once."""
-
-    def __init__(self, corpus: Corpus) -> None:
-        super().__init__(corpus)
-        self.release, self.running, self.most = threading.Event(), 0, 0
-        self._lock = threading.Lock()
-
-    def ask(self, question: str, history: list[str] | None = None, theme: str | None = None) -> Answer:
-        with self._lock:
-            self.running += 1
-            self.most = max(self.most, self.running)
-        try:
-            self.release.wait(10)
-            return super().ask(question, history, theme)
-        finally:
-            with self._lock:
-                self.running -= 1
-
-
 def test_route_runs_at_most_the_limit_and_refuses_past_the_queue(tmp_path: Path, corpus: Corpus) -> None:
-    held = HeldAssistant(corpus)
+    held = SlowAssistant(corpus)  # holds every answer until release is set; records how many ran at once
     app = app_of(context(tmp_path, held, concurrency_limit=2, queue_max_size=1))
 
     async def run() -> list[httpx.Response]:
