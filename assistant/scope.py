@@ -8,7 +8,6 @@ lower when the question uses a word tied to peer work and lower again for a foll
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -16,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from assistant.classifier import SoftmaxModel
 from assistant.followup import FollowUp
 from assistant.retrieval import RetrievalResult
 from assistant.settings import ScopeSettings
@@ -39,35 +37,15 @@ class PlainReason:
     category: str | None = None  # a refusal category the semantic check also decides
 
 
-@dataclass(frozen=True)
-class RefusalModel:
-    """A multinomial logistic regression over the question's embedding: ``allow`` or one refusal
-    category (``python -m evals.train_refusal``, stored in ``assistant/refusal_model.json``)."""
+class RefusalModel(SoftmaxModel):
+    """``allow`` or one refusal category (``python -m evals.train_refusal``, stored in
+    ``assistant/refusal_model.json``)."""
 
-    classes: tuple[str, ...]
-    weights: np.ndarray  # (classes, dimensions)
-    bias: np.ndarray
-    threshold: float
-    embedding_model: str
+    NEGATIVE = ALLOW
 
     @classmethod
     def load(cls, path: Path = REFUSAL_MODEL) -> RefusalModel:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(tuple(data["classes"]), np.asarray(data["weights"], dtype="float64"),
-                   np.asarray(data["bias"], dtype="float64"), float(data["threshold"]), str(data["embedding_model"]))
-
-    def probabilities(self, vector: Sequence[float]) -> np.ndarray:
-        z = self.weights @ np.asarray(vector, dtype="float64") + self.bias
-        e = np.exp(z - z.max())
-        return np.asarray(e / e.sum())
-
-    def decide(self, vector: Sequence[float]) -> tuple[str, float]:
-        """The likeliest refusal category and the probability of refusing at all."""
-        p = self.probabilities(vector)
-        allow = self.classes.index(ALLOW)
-        refuse = 1.0 - float(p[allow])
-        p[allow] = -1.0
-        return self.classes[int(np.argmax(p))], refuse
+        return super().load(path)
 
 
 class ScopeCheck:
