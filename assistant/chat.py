@@ -21,13 +21,20 @@ from typing import Any
 
 from assistant.compose import Composer, Composition, GroundedComposer
 from assistant.compose.abstain import abstention_text
-from assistant.coverage import Coverage, CoverageCheck, not_covered_text
+from assistant.coverage import Coverage, CoverageCheck, load_gap_model, not_covered_text
 from assistant.errors import InvalidQuestionError
 from assistant.followup import FollowUp, FollowupRewriter
 from assistant.generations import fresh_store, read_generation
 from assistant.relevance import RelevanceGate
 from assistant.retrieval import HybridRetriever, RetrievalResult
-from assistant.safety import CRISIS_MESSAGE, SafetyVerdict, SemanticCrisisCheck, check_crisis
+from assistant.safety import (
+    CRISIS_MESSAGE,
+    SPECIALIST_MODEL,
+    ClinicalOverride,
+    SafetyVerdict,
+    SemanticCrisisCheck,
+    check_crisis,
+)
 from assistant.scope import ScopeCheck
 from assistant.settings import Settings, get_settings
 from assistant.types import Answer
@@ -92,6 +99,12 @@ class Assistant:
     @cached_property
     def crisis_check(self) -> SemanticCrisisCheck:
         return SemanticCrisisCheck(self.embedder, threshold=self.settings.safety.crisis_threshold)
+
+    @cached_property
+    def clinical_override(self) -> ClinicalOverride:
+        s = self.settings.safety
+        specialist = SemanticCrisisCheck(self.embedder, model_file=SPECIALIST_MODEL)
+        return ClinicalOverride(specialist, self.scope.refusal_model, s.clinical_categories, s.clinical_refusal_p)
 
     @cached_property
     def rewriter(self) -> FollowupRewriter:
@@ -263,6 +276,8 @@ class Assistant:
                 and len(re.findall(r"\w+", q)) >= s.min_words_for_classifier):
             vector = self.embedder.embed_query(q)
             verdict = self.crisis_check.check(vector)
+            if verdict.crisis and s.clinical_specialist:
+                verdict = self.clinical_override.review(verdict, vector)
         return verdict, vector
 
     def retrieve(self, followup: FollowUp, theme: str | None = None,
@@ -368,11 +383,14 @@ class Assistant:
         if reason is None and not self.scope.in_scope(q, followup, result, has_history=bool(history)):
             reason = "the question is not about implementing or supporting peer work in mental health services"
         trace["scope"] = reason or "in scope"
-        coverage = self.coverage.assess(followup.new)
+        coverage = self.coverage.assess(followup.new, result.query_vector)
         trace["coverage"] = {"gaps": [g.id for g, _ in coverage.gaps], "aspects": [a.id for a in coverage.aspects],
                              "main_gap": coverage.main_gap.id if coverage.main_gap else None}
         gap_topics, gap_instead = [g.topic for g, _ in coverage.gaps], [g.instead for g, _ in coverage.gaps]
         if reason is not None:
+            if plain is not None:  # a refusal names only the gaps its words name, not the classifier's guesses
+                gap_topics = [g.topic for g, term in coverage.gaps if term]
+                gap_instead = [g.instead for g, term in coverage.gaps if term]
             nearest = plain.nearest if plain else ()
             in_domain = not (plain and plain.skip_crisis_classifier)
             return self._abstain(q, followup, reason, result, retrieved, t_retrieve, t0, trace, nearest=nearest,
@@ -479,7 +497,10 @@ class Loaded:
     def coverage(self) -> CoverageCheck:
         o = self._owner
         gaps = load_gaps(o.settings.index.data_file(GAPS_FILE))
-        return CoverageCheck(o.vocabulary, gaps, self.corpus.cards, o.taxonomy)
+        r = o.settings.relevance
+        return CoverageCheck(o.vocabulary, gaps, self.corpus.cards, o.taxonomy,
+                             gap_model=load_gap_model(str(getattr(o.embedder, "name", ""))) if r.semantic_gaps else None,
+                             gap_threshold=r.gap_threshold)
 
     @cached_property
     def composer(self) -> Composer:

@@ -26,6 +26,8 @@ from assistant.errors import AssistantError
 from ingest.safe_yaml import safe_yaml
 from ingest.text import normalise
 
+SPECIALIST_MODEL = Path(__file__).with_name("crisis_clinical_model.json")
+
 log = logging.getLogger(__name__)
 
 CRISIS_MESSAGE = (
@@ -249,3 +251,30 @@ class SemanticCrisisCheck:
         if p is not None and self._model is not None and p >= self._model[2]:
             return SafetyVerdict(True, f"classifier: p={p:.2f}")
         return SafetyVerdict(False)
+
+
+class ClinicalOverride:
+    """A second opinion for one region: questions the refusal check is confident are clinical requests
+    (a dose, a symptom, a diagnosis of someone). The main classifier reads that wording as risk, so
+    "What's a normal dose of quetiapine?" would get the crisis message instead of a careful refusal.
+    There, and only when no rule fired, the specialist (``assistant/crisis_clinical_model.json``, trained
+    with crises in clinical wording as crisis and calm clinical questions as not) decides. It can only
+    lift a classifier routing; a rule's routing always stands."""
+
+    def __init__(self, specialist: SemanticCrisisCheck, refusal: Any, categories: Sequence[str], min_p: float) -> None:
+        self.specialist = specialist
+        self.refusal = refusal  # a RefusalModel, or None (then nothing is overridden)
+        self.categories = frozenset(categories)
+        self.min_p = min_p
+
+    def review(self, verdict: SafetyVerdict, vector: Sequence[float] | None) -> SafetyVerdict:
+        if not verdict.crisis or verdict.rule or vector is None or self.refusal is None:
+            return verdict
+        category, p = self.refusal.decide(vector)
+        if category not in self.categories or p < self.min_p:
+            return verdict
+        second = self.specialist.probability(vector)
+        if second is None or self.specialist.check(vector).crisis:
+            return verdict
+        return SafetyVerdict(False, f"{verdict.reason}; a clinical request ({category}, p={p:.2f}), "
+                                    f"specialist p={second:.2f}")

@@ -64,6 +64,11 @@ class RelevanceSettings(_Group):
     aspect_floor: float = Field(0.2, ge=0.0, le=1.0,
                                 description="Lower relevance floor for a card that speaks to an aspect the question names.")
     aspect_cards: int = Field(2, ge=0, le=10, description="Most cards added for one named aspect.")
+    semantic_gaps: bool = Field(True, description="Besides the known gaps' terms, recognise a known gap from the "
+                                                  "question's embedding (assistant/gap_model.json).")
+    gap_threshold: float | None = Field(None, gt=0.0, lt=1.0,
+                                        description="Probability at which the semantic check names a known gap "
+                                                    "(default: stored with the model).")
 
 
 class ScopeSettings(_Group):
@@ -94,6 +99,13 @@ class SafetySettings(_Group):
     crisis_threshold: float | None = Field(None, gt=0.0, lt=1.0,
                                            description="Classifier probability that routes a question (default: stored with the model).")
     min_words_for_classifier: int = Field(4, ge=1, le=50, description="Shorter questions are checked by the rules only.")
+    clinical_specialist: bool = Field(True, description="When the classifier (not a rule) routes a question the refusal "
+                                                        "check is confident is a clinical request, a specialist classifier "
+                                                        "trained on clinical wording decides instead.")
+    clinical_refusal_p: float = Field(0.9, gt=0.0, le=1.0,
+                                      description="Refusal probability from which a question counts as a clinical request.")
+    clinical_categories: tuple[str, ...] = Field(("medication", "diagnose-person", "therapy-for-client"),
+                                                 description="Refusal categories the specialist decides for.")
 
 
 class ComposeSettings(_Group):

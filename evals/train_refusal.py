@@ -7,7 +7,9 @@ catch explicit wording; this catches the paraphrases they miss, while the many `
 policy questions on the same topics answered.
 
 Training data (never a set whose figures are reported as held out):
-- the written examples in ``corpus/refusals.yaml`` (refuse and allow);
+- the written examples in ``corpus/refusals.yaml`` (refuse and allow) and the calm clinical questions of
+  ``assistant/crisis_examples.yaml`` (medication, diagnosing a person, therapy for a client), written
+  by helpers who saw no code and no question set;
 - allow: the curated section questions in ``corpus/questions/`` and the answerable and risk-adjacent questions of the gold *tune* split, ``evals/holdout.jsonl`` and
   ``evals/holdout2.jsonl``;
 - refuse: out-of-scope questions of those files that a refusal pattern names.
@@ -32,15 +34,17 @@ from assistant.settings import PROJECT_ROOT, Settings, get_settings
 
 MODEL_FILE = PROJECT_ROOT / "assistant" / "refusal_model.json"
 BANK_FILE = PROJECT_ROOT / "corpus" / "refusals.yaml"
+CLINICAL_FILE = PROJECT_ROOT / "assistant" / "crisis_examples.yaml"
 TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
 HELD_OUT_FILES = ("evals/holdout3.jsonl", "evals/fresh.jsonl", "evals/near_domain.jsonl")
 ALLOW = "allow"
 #: Chosen by ``--cv`` (C, the weight of each refusal example against an allow example, and the threshold):
 #: the highest refusal recall whose cross-validated false refusal on allow examples stays <= 1%
-#: (recall 0.943, false refusal 0.0091). Fully balanced weights refused more policy questions.
+#: (recall 0.988, false refusal 0.0082, with the clinical examples added; before them 0.6 was chosen at
+#: recall 0.943, false refusal 0.0091). Fully balanced weights refused more policy questions.
 C = 64.0
 REFUSE_WEIGHT = 10.0
-THRESHOLD = 0.6
+THRESHOLD = 0.3
 
 
 def load_bank() -> tuple[dict[str, list[str]], list[str]]:
@@ -56,7 +60,8 @@ def training_data(settings: Settings) -> tuple[list[str], list[str]]:
     refuse, allow = load_bank()
     texts: list[str] = []
     labels: list[str] = []
-    for category, examples in refuse.items():
+    clinical = yaml.safe_load(CLINICAL_FILE.read_text(encoding="utf-8"))["clinical_not_crisis"]
+    for category, examples in [*refuse.items(), *clinical.items()]:
         texts += examples
         labels += [category] * len(examples)
     allow_texts = list(allow)

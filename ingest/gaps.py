@@ -23,6 +23,8 @@ class Gap(BaseModel):
     terms: tuple[str, ...] = Field(min_length=1, description="Lower-case words or phrases that signal the topic.")
     instead: str = Field(min_length=3, description="What a manager can do instead.")
     partly_covered_by: tuple[str, ...] = ()
+    examples: tuple[str, ...] = Field((), description="Manager questions on the topic, worded as they would ask "
+                                                      "(the semantic gap check is trained on them).")
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:
@@ -38,6 +40,8 @@ class KnownGaps(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     gaps: tuple[Gap, ...] = ()
+    not_gaps: tuple[str, ...] = Field((), description="Near-miss questions the evidence does cover: what the semantic "
+                                                      "gap check must not read as a gap.")
 
     def found_in(self, text: str) -> list[tuple[Gap, str]]:
         """The gaps a question asks about, with the term that signalled each."""

