@@ -83,6 +83,7 @@ def run_questions(settings: Settings, gold: Sequence[dict[str, Any]], assistant:
         }
         row["not_covered"] = data.get("not_covered", [])
         row["expected_not_covered"] = [gap_topics.get(g, g) for g in item.get("expected_not_covered") or []]
+        row["gaps_named"] = [t for t in row["not_covered"] if t in gap_topics.values()]
         row["near_domain"] = bool(item.get("near_domain"))
         if item["type"] == "answerable" and expected_cards:
             row["expected_card_cited"] = bool(expected_cards & set(check.cited_cards))
@@ -139,6 +140,9 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     gaps = [r for r in rows if r.get("expected_not_covered")]
     out["not_covered_named"] = M.share(set(r["expected_not_covered"]) <= set(r.get("not_covered") or [])
                                        for r in gaps)
+    # A known gap named where the question asks about none (answerable and risk-adjacent questions).
+    out["false_gap_rate"] = M.share(bool(r.get("gaps_named")) for r in rows
+                                    if r["type"] in ("answerable", "risk_adjacent") and not r.get("expected_not_covered"))
     out["theme_hit_rate"] = M.share(r["theme_hit"] for r in answered if r.get("theme_hit") is not None)
     out["theme_coverage"] = M.share(r["theme_coverage"] for r in answered if r.get("theme_coverage") is not None)
     with_cites = [r for r in rows if r["status"] == "answered"]
@@ -239,7 +243,7 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
     ]
     for name in ("status_accuracy", "answerable_answered_rate", "card_precision", "card_recall", "quote_relevance",
                  "abstention_precision", "abstention_recall", "false_abstention_rate", "near_domain_abstention",
-                 "not_covered_named", "crisis_recall", "false_crisis_rate", "expected_card_cited_rate",
+                 "not_covered_named", "false_gap_rate", "crisis_recall", "false_crisis_rate", "expected_card_cited_rate",
                  "theme_hit_rate", "theme_coverage", "citation_validity", "grounding", "claims", "claim_support",
                  "llm_answers", "llm_sentences_generated", "llm_sentences_kept", "llm_sentences_dropped",
                  "fallback_rate", "fallback_appended", "answer_ms_p50", "answer_ms_p95"):

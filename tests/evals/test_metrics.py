@@ -112,3 +112,19 @@ def test_aggregate_reports_llm_sentences_and_fallback_rate() -> None:
     out = aggregate(rows)
     assert (out["claims"], out["claim_support"], out["fallback_rate"]) == (7, 1.0, 0.5)
     assert (out["llm_sentences_generated"], out["llm_sentences_kept"], out["llm_sentences_dropped"]) == (7, 3, 4)
+
+
+def test_false_gap_rate_counts_gaps_named_where_none_was_asked_about() -> None:
+    from evals.run import aggregate
+
+    def row(kind: str, named: list[str], expected: list[str]) -> dict[str, object]:
+        return {"id": kind, "split": "test", "type": kind, "status": "answered", "status_ok": True,
+                "gaps_named": named, "not_covered": named, "expected_not_covered": expected, "latency_ms": 1.0,
+                "citation_valid": True, "quotes": 0, "quotes_found": 0, "retrieval": {}, "expected_cards": [],
+                "cited_cards": [], "themes": []}
+
+    rows = [row("answerable", ["pay rates"], []), row("answerable", [], []), row("risk_adjacent", [], []),
+            row("risk_adjacent", ["pay rates"], ["pay rates"]), row("out_of_scope", ["pay rates"], [])]
+    out = aggregate(rows)
+    assert out["false_gap_rate"] == round(1 / 3, 4)
+    assert out["not_covered_named"] == 1.0
