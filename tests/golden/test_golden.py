@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.golden.snapshot import ANSWERS, answer_all
+from tests.golden.snapshot import ANSWERS, answer_all, variants
 
 pytestmark = pytest.mark.integration
 
@@ -19,5 +19,15 @@ def test_answers_match_the_snapshots(real_assistant: Any) -> None:
     expected = {r["id"]: r for r in map(json.loads, ANSWERS.read_text(encoding="utf-8").splitlines())}
     got = {r["id"]: r for r in answer_all(real_assistant)}
     assert got.keys() == expected.keys()
-    changed = [i for i in expected if got[i] != expected[i]]
+    alternatives = variants()  # answers recorded on another CPU (see snapshot.py)
+    changed = [i for i in expected if got[i] != expected[i] and got[i] not in alternatives.get(i, [])]
     assert not changed, f"{len(changed)} answers changed: {changed[:10]}"
+
+
+def test_variants_are_few_and_each_differs_from_the_snapshot() -> None:
+    """A variant is the exception for an answer that differs by machine, not a second snapshot."""
+    expected = {r["id"]: r for r in map(json.loads, ANSWERS.read_text(encoding="utf-8").splitlines())}
+    alternatives = variants()
+    assert len(alternatives) <= 3, sorted(alternatives)
+    for i, rows in alternatives.items():
+        assert all(r != expected[i] for r in rows), i
