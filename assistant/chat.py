@@ -29,9 +29,12 @@ from assistant.relevance import RelevanceGate
 from assistant.retrieval import HybridRetriever, RetrievalResult
 from assistant.safety import (
     CRISIS_MESSAGE,
+    OFFTOPIC_MODEL,
     SPECIALIST_MODEL,
     ClinicalOverride,
+    OffTopicOverride,
     SafetyVerdict,
+    SecondOpinion,
     SemanticCrisisCheck,
     check_crisis,
 )
@@ -101,10 +104,16 @@ class Assistant:
         return SemanticCrisisCheck(self.embedder, threshold=self.settings.safety.crisis_threshold)
 
     @cached_property
-    def clinical_override(self) -> ClinicalOverride:
+    def second_opinions(self) -> list[SecondOpinion]:
+        """The specialists that review a classifier's crisis routing in their own regions (see assistant/safety.py)."""
         s = self.settings.safety
-        specialist = SemanticCrisisCheck(self.embedder, model_file=SPECIALIST_MODEL)
-        return ClinicalOverride(specialist, self.scope.refusal_model, s.clinical_categories, s.clinical_refusal_p)
+        out: list[SecondOpinion] = []
+        if s.clinical_specialist:
+            out.append(ClinicalOverride(SemanticCrisisCheck(self.embedder, model_file=SPECIALIST_MODEL),
+                                        self.scope.refusal_model, s.clinical_categories, s.clinical_refusal_p))
+        if s.offtopic_specialist:
+            out.append(OffTopicOverride(SemanticCrisisCheck(self.embedder, model_file=OFFTOPIC_MODEL), self.scope.anchor))
+        return out
 
     @cached_property
     def rewriter(self) -> FollowupRewriter:
@@ -276,8 +285,8 @@ class Assistant:
                 and len(re.findall(r"\w+", q)) >= s.min_words_for_classifier):
             vector = self.embedder.embed_query(q)
             verdict = self.crisis_check.check(vector)
-            if verdict.crisis and s.clinical_specialist:
-                verdict = self.clinical_override.review(verdict, vector)
+            for second in self.second_opinions if verdict.crisis else ():
+                verdict = second.review(verdict, q, vector)
         return verdict, vector
 
     def retrieve(self, followup: FollowUp, theme: str | None = None,

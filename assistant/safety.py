@@ -27,6 +27,7 @@ from ingest.safe_yaml import safe_yaml
 from ingest.text import normalise
 
 SPECIALIST_MODEL = Path(__file__).with_name("crisis_clinical_model.json")
+OFFTOPIC_MODEL = Path(__file__).with_name("crisis_offtopic_model.json")
 
 log = logging.getLogger(__name__)
 
@@ -253,28 +254,65 @@ class SemanticCrisisCheck:
         return SafetyVerdict(False)
 
 
-class ClinicalOverride:
-    """A second opinion for one region: questions the refusal check is confident are clinical requests
-    (a dose, a symptom, a diagnosis of someone). The main classifier reads that wording as risk, so
-    "What's a normal dose of quetiapine?" would get the crisis message instead of a careful refusal.
-    There, and only when no rule fired, the specialist (``assistant/crisis_clinical_model.json``, trained
-    with crises in clinical wording as crisis and calm clinical questions as not) decides. It can only
-    lift a classifier routing; a rule's routing always stands."""
+class SecondOpinion:
+    """A specialist crisis classifier asked in one region of questions, where the main classifier is known
+    to read ordinary wording as risk. Only a classifier routing (never a rule's) is reviewed, and only
+    lifted when the specialist, trained on that region's crises and non-crises, says it is not a crisis."""
 
-    def __init__(self, specialist: SemanticCrisisCheck, refusal: Any, categories: Sequence[str], min_p: float) -> None:
+    name = "specialist"
+
+    def __init__(self, specialist: SemanticCrisisCheck) -> None:
         self.specialist = specialist
-        self.refusal = refusal  # a RefusalModel, or None (then nothing is overridden)
-        self.categories = frozenset(categories)
-        self.min_p = min_p
 
-    def review(self, verdict: SafetyVerdict, vector: Sequence[float] | None) -> SafetyVerdict:
-        if not verdict.crisis or verdict.rule or vector is None or self.refusal is None:
+    def region(self, question: str, vector: Sequence[float]) -> str | None:
+        """Why the question is in this specialist's region, or None."""
+        raise NotImplementedError
+
+    def review(self, verdict: SafetyVerdict, question: str, vector: Sequence[float] | None) -> SafetyVerdict:
+        if not verdict.crisis or verdict.rule or vector is None:
             return verdict
-        category, p = self.refusal.decide(vector)
-        if category not in self.categories or p < self.min_p:
+        why = self.region(question, vector)
+        if why is None:
             return verdict
         second = self.specialist.probability(vector)
         if second is None or self.specialist.check(vector).crisis:
             return verdict
-        return SafetyVerdict(False, f"{verdict.reason}; a clinical request ({category}, p={p:.2f}), "
-                                    f"specialist p={second:.2f}")
+        return SafetyVerdict(False, f"{verdict.reason}; {why}, {self.name} p={second:.2f}")
+
+
+class ClinicalOverride(SecondOpinion):
+    """Questions the refusal check is confident are clinical requests (a dose, a symptom, a diagnosis of
+    someone): the main classifier reads that wording as risk, so "What's a normal dose of quetiapine?"
+    would get the crisis message instead of a careful refusal. The specialist is
+    ``assistant/crisis_clinical_model.json``."""
+
+    name = "clinical specialist"
+
+    def __init__(self, specialist: SemanticCrisisCheck, refusal: Any, categories: Sequence[str], min_p: float) -> None:
+        super().__init__(specialist)
+        self.refusal = refusal  # a RefusalModel, or None (then nothing is overridden)
+        self.categories = frozenset(categories)
+        self.min_p = min_p
+
+    def region(self, question: str, vector: Sequence[float]) -> str | None:
+        if self.refusal is None:
+            return None
+        category, p = self.refusal.decide(vector)
+        return f"a clinical request ({category}, p={p:.2f})" if category in self.categories and p >= self.min_p else None
+
+
+class OffTopicOverride(SecondOpinion):
+    """Questions with no word tied to peer work (``scope.anchor`` in ``corpus/vocabulary.yaml``): the main
+    classifier learned non-crisis only from questions about mental health and work, so it read a third of
+    plain off-topic requests ("Best things to do in Lisbon?") as risk. The specialist
+    (``assistant/crisis_offtopic_model.json``) also learned ordinary requests and means-seeking messages
+    that look like them."""
+
+    name = "off-topic specialist"
+
+    def __init__(self, specialist: SemanticCrisisCheck, anchor: re.Pattern[str]) -> None:
+        super().__init__(specialist)
+        self.anchor = anchor
+
+    def region(self, question: str, vector: Sequence[float]) -> str | None:
+        return None if self.anchor.search(question) else "no word tied to peer work"

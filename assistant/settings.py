@@ -106,6 +106,9 @@ class SafetySettings(_Group):
                                       description="Refusal probability from which a question counts as a clinical request.")
     clinical_categories: tuple[str, ...] = Field(("medication", "diagnose-person", "therapy-for-client"),
                                                  description="Refusal categories the specialist decides for.")
+    offtopic_specialist: bool = Field(True, description="When the classifier (not a rule) routes a question with no "
+                                                        "word tied to peer work, a specialist classifier that also "
+                                                        "learned ordinary off-topic requests decides instead.")
 
 
 class ComposeSettings(_Group):

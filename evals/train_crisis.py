@@ -7,12 +7,21 @@ everything else). Never used here, so that the crisis figures reported for them 
 split of ``evals/gold.jsonl``, ``evals/holdout3.jsonl`` and ``evals/fresh.jsonl``.
 Run: ``python -m evals.train_crisis``.
 
-It also trains the *clinical specialist* (``assistant/crisis_clinical_model.json``): the same data plus
-``assistant/crisis_examples.yaml``, crises in clinical wording (an overdose taken, tablets saved up) as
-crisis and clinical questions about someone in no present danger (a dose, a symptom, a diagnosis) as not.
-The main classifier reads medication and symptom talk as risk; the specialist is asked only about the
-questions the refusal check is confident are clinical requests (``assistant.safety.ClinicalOverride``).
-It sees no off-topic examples: it never decides those.
+It also trains two specialists, each asked only in its own region (``assistant.safety.SecondOpinion``), from
+the same data plus examples of ``assistant/crisis_examples.yaml``:
+
+- the *clinical specialist* (``assistant/crisis_clinical_model.json``): crises in clinical wording (an
+  overdose taken, tablets saved up) as crisis, calm clinical questions about someone (a dose, a symptom, a
+  diagnosis) as not. It decides the questions the refusal check is confident are clinical requests: the
+  main classifier reads medication and symptom talk as risk.
+- the *off-topic specialist* (``assistant/crisis_offtopic_model.json``): means-seeking messages that look
+  like ordinary questions ("which bridges have no barriers") as crisis, ordinary requests unrelated to
+  work (a third with a danger word in its ordinary sense: "kill a process", "my battery died") as not. It
+  decides the questions with no word tied to peer work: every training example of the main classifier
+  but the off-topic ones is about mental health or work, so it reads plain off-topic text as risk.
+
+``--cv`` reports stratified 5-fold cross-validation of each classifier on its training data; each C and
+threshold is the highest crisis recall whose false-crisis rate stays under 8%.
 """
 
 from __future__ import annotations
@@ -29,15 +38,17 @@ from assistant.settings import PROJECT_ROOT, Settings, get_settings
 
 MODEL_FILE = PROJECT_ROOT / "assistant" / "crisis_model.json"
 SPECIALIST_FILE = PROJECT_ROOT / "assistant" / "crisis_clinical_model.json"
+OFFTOPIC_FILE = PROJECT_ROOT / "assistant" / "crisis_offtopic_model.json"
 EXAMPLES_FILE = PROJECT_ROOT / "assistant" / "crisis_examples.yaml"
 TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
 #: Held out from training: their crisis figures are the ones the baseline gate and the README report.
 HELD_OUT_FILES = ("evals/holdout3.jsonl", "evals/fresh.jsonl")
 C = 10.0
 THRESHOLD = 0.4
-#: The specialist's threshold, chosen by ``--cv`` (stratified 5-fold on its training data): the highest crisis
-#: recall whose false-crisis rate stays under 8% (recall 0.988, false 0.076; 0.4 gave 0.976 and 0.057).
-SPECIALIST_THRESHOLD = 0.3
+#: The specialists' (C, threshold), chosen by ``--cv`` (stratified 5-fold on their training data): the highest
+#: crisis recall whose false-crisis rate stays under 8% (clinical: recall 0.988, false 0.076; off-topic: recall
+#: 0.947, false 0.065).
+SPECIALISTS = {"clinical": (10.0, 0.3), "offtopic": (10.0, 0.4)}
 
 
 def training_data() -> tuple[list[str], list[int]]:
@@ -56,12 +67,15 @@ def training_data() -> tuple[list[str], list[int]]:
     return texts, labels
 
 
-def specialist_data() -> tuple[list[str], list[int]]:
-    """``training_data`` plus the clinical examples (see the module docstring)."""
+def specialist_data(kind: str = "clinical") -> tuple[list[str], list[int]]:
+    """``training_data`` plus the clinical or the off-topic examples (see the module docstring)."""
     texts, labels = training_data()
     extra = yaml.safe_load(EXAMPLES_FILE.read_text(encoding="utf-8"))
-    calm = [t for group in extra["clinical_not_crisis"].values() for t in group]
-    return [*texts, *extra["crisis_clinical"], *calm], [*labels, *[1] * len(extra["crisis_clinical"]), *[0] * len(calm)]
+    if kind == "clinical":
+        crisis, calm = extra["crisis_clinical"], [t for group in extra["clinical_not_crisis"].values() for t in group]
+    else:
+        crisis, calm = extra["means_seeking"], extra["off_topic"]
+    return [*texts, *crisis, *calm], [*labels, *[1] * len(crisis), *[0] * len(calm)]
 
 
 def _embed(settings: Settings, texts: list[str]) -> Any:
@@ -74,27 +88,28 @@ def _embed(settings: Settings, texts: list[str]) -> Any:
     return np.asarray(embed(texts), dtype="float64")
 
 
-def train(settings: Settings, specialist: bool = False) -> dict[str, Any]:
+def train(settings: Settings, specialist: str | None = None) -> dict[str, Any]:
+    """The main classifier, or with ``specialist`` ("clinical", "offtopic") that specialist."""
     from sklearn.linear_model import LogisticRegression
 
-    texts, labels = specialist_data() if specialist else training_data()
+    texts, labels = specialist_data(specialist) if specialist else training_data()
+    c, threshold = SPECIALISTS[specialist] if specialist else (C, THRESHOLD)
     X = _embed(settings, texts)
-    model = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(X, labels)
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(X, labels)
     digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
-    threshold = SPECIALIST_THRESHOLD if specialist else THRESHOLD
-    return {"embedding_model": settings.index.embedding_model, "threshold": threshold, "C": C,
+    return {"embedding_model": settings.index.embedding_model, "threshold": threshold, "C": c,
             "n_train": len(texts), "n_crisis": int(sum(labels)), "training_digest": digest,
             "bias": float(model.intercept_[0]), "weights": [round(float(w), 6) for w in model.coef_[0]]}
 
 
-def cross_validate(settings: Settings, specialist: bool = True, cs: tuple[float, ...] = (3.0, 10.0, 30.0),
+def cross_validate(settings: Settings, specialist: str | None = None, cs: tuple[float, ...] = (3.0, 10.0, 30.0),
                    thresholds: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5)) -> list[dict[str, Any]]:
     """Stratified 5-fold CV on the training data: crisis recall and false-crisis rate for each (C, threshold)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    texts, labels = specialist_data() if specialist else training_data()
+    texts, labels = specialist_data(specialist) if specialist else training_data()
     X, y = _embed(settings, texts), np.asarray(labels)
     rows = []
     for c in cs:
@@ -108,14 +123,15 @@ def cross_validate(settings: Settings, specialist: bool = True, cs: tuple[float,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cv", action="store_true", help="report the specialist's cross-validation instead of training")
+    parser.add_argument("--cv", action="store_true", help="report cross-validation instead of training")
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.cv:
-        for row in cross_validate(settings):
-            print(json.dumps(row))
+        for kind in (None, "clinical", "offtopic"):
+            for row in cross_validate(settings, kind):
+                print(json.dumps({"model": kind or "main", **row}))
         return 0
-    for path, specialist in ((MODEL_FILE, False), (SPECIALIST_FILE, True)):
+    for path, specialist in ((MODEL_FILE, None), (SPECIALIST_FILE, "clinical"), (OFFTOPIC_FILE, "offtopic")):
         data = train(settings, specialist)
         path.write_text(json.dumps(data) + "\n", encoding="utf-8")
         print(f"wrote {path} ({data['n_train']} examples, {data['n_crisis']} crisis)")

@@ -82,7 +82,7 @@ CHANGED: dict[str, Any] = {
     "aspect_floor": 0.3, "aspect_cards": 3, "relative_floor": 0.4, "diff_reach": 7, "semantic_gaps": False, "gap_threshold": 0.7,
     "abstain_threshold": 0.37, "no_anchor_threshold": 0.56, "followup_margin": 0.16, "nearest_topics": 2,
     "max_question_chars": 2001, "semantic_refusal": False, "refusal_threshold": 0.7, "refusal_veto": 0.2,
-    "semantic_crisis_check": False, "crisis_threshold": 0.5, "min_words_for_classifier": 5, "clinical_specialist": False,
+    "semantic_crisis_check": False, "crisis_threshold": 0.5, "min_words_for_classifier": 5, "clinical_specialist": False, "offtopic_specialist": False,
     "clinical_refusal_p": 0.8, "clinical_categories": ("medication",),
     "composer": "llm", "max_groups": 4, "max_per_group": 2, "max_findings": 1, "first_sentence_bonus": 0.6,
     "position_penalty": 0.02,
