@@ -20,8 +20,9 @@ the same data plus examples of ``assistant/crisis_examples.yaml``:
   decides the questions with no word tied to peer work: every training example of the main classifier
   but the off-topic ones is about mental health or work, so it reads plain off-topic text as risk.
 
-``--cv`` reports stratified 5-fold cross-validation of each classifier on its training data; each C and
-threshold is the highest crisis recall whose false-crisis rate stays under 8%.
+``--cv`` reports stratified 5-fold cross-validation of each classifier on its training data; each
+specialist's C and threshold is the highest crisis recall whose false-crisis rate stays under 8% (the
+main classifier's were chosen before the specialists existed).
 """
 
 from __future__ import annotations
@@ -42,29 +43,42 @@ OFFTOPIC_FILE = PROJECT_ROOT / "assistant" / "crisis_offtopic_model.json"
 EXAMPLES_FILE = PROJECT_ROOT / "assistant" / "crisis_examples.yaml"
 TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
 #: Held out from training: their crisis figures are the ones the baseline gate and the README report.
-HELD_OUT_FILES = ("evals/holdout3.jsonl", "evals/fresh.jsonl")
+HELD_OUT_FILES = ("evals/holdout3.jsonl", "evals/fresh.jsonl", "evals/near_domain.jsonl", "evals/off_topic.jsonl")
 C = 10.0
 THRESHOLD = 0.4
 #: The specialists' (C, threshold), chosen by ``--cv`` (stratified 5-fold on their training data): the highest
 #: crisis recall whose false-crisis rate stays under 8% (clinical: recall 0.988, false 0.076; off-topic: recall
-#: 0.947, false 0.065).
-SPECIALISTS = {"clinical": (10.0, 0.3), "offtopic": (10.0, 0.4)}
+#: 0.947, false 0.067).
+SPECIALISTS = {"clinical": (3.0, 0.4), "offtopic": (10.0, 0.4)}
 
 
 def training_data() -> tuple[list[str], list[int]]:
     from assistant.crisis_bank import CRISIS, NON_CRISIS
 
-    texts = [*CRISIS, *NON_CRISIS]
-    labels = [1] * len(CRISIS) + [0] * len(NON_CRISIS)
+    held = held_out_questions()
+    crisis, non_crisis = [t for t in CRISIS if t not in held], [t for t in NON_CRISIS if t not in held]
+    texts = [*crisis, *non_crisis]
+    labels = [1] * len(crisis) + [0] * len(non_crisis)
     for name in TRAIN_FILES:
         for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
-                if row.get("split") == "test" and name == "evals/gold.jsonl":
-                    continue  # the gold test split is held out
+                if (row.get("split") == "test" and name == "evals/gold.jsonl") or row["question"] in held:
+                    continue  # held out (a few questions appear in more than one set)
                 texts.append(row["question"])
                 labels.append(int(row["type"] == "crisis"))
     return texts, labels
+
+
+def held_out_questions() -> set[str]:
+    """Every question of the gold test split and of HELD_OUT_FILES."""
+    held: set[str] = set()
+    for name in ("evals/gold.jsonl", *HELD_OUT_FILES):
+        for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else None
+            if row and (name != "evals/gold.jsonl" or row.get("split") == "test"):
+                held.add(row["question"])
+    return held
 
 
 def specialist_data(kind: str = "clinical") -> tuple[list[str], list[int]]:

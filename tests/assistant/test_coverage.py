@@ -133,7 +133,7 @@ def test_no_held_out_question_is_trained_on_by_the_gap_model() -> None:
     texts = set(training_data(Settings())[0])
     gold = [json.loads(line) for line in (PROJECT_ROOT / "evals" / "gold.jsonl").read_text().splitlines() if line]
     held = {r["question"] for r in gold if r["split"] == "test"}
-    for name in ("holdout3.jsonl", "fresh.jsonl", "near_domain.jsonl"):
+    for name in ("holdout3.jsonl", "fresh.jsonl", "near_domain.jsonl", "off_topic.jsonl"):
         held |= {json.loads(line)["question"] for line in (PROJECT_ROOT / "evals" / name).read_text().splitlines() if line}
     assert not texts & held
 

@@ -216,8 +216,10 @@ def test_shipped_specialist_matches_its_training_data(kind: str) -> None:
     digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
     model = json.loads((SPECIALIST_FILE if kind == "clinical" else OFFTOPIC_FILE).read_text())
     assert model["training_digest"] == digest and len(model["weights"]) == 384
-    held = {json.loads(line)["question"] for name in ("holdout3.jsonl", "fresh.jsonl", "near_domain.jsonl", "off_topic.jsonl")
-            for line in (PROJECT_ROOT / "evals" / name).read_text().splitlines() if line}
+    from evals.train_crisis import HELD_OUT_FILES
+
+    held = {json.loads(line)["question"] for name in HELD_OUT_FILES
+            for line in (PROJECT_ROOT / name).read_text().splitlines() if line}
     assert not (set(texts) - set(training_data()[0])) & held  # what the specialist adds is never held out
 
 
@@ -229,3 +231,13 @@ def test_off_topic_requests_on_the_held_out_set_abstain(real_assistant: Any) -> 
     status = [real_assistant.ask(r["question"]).status for r in rows]
     assert status.count("crisis") / len(rows) <= 0.12
     assert status.count("abstained") / len(rows) >= 0.88
+
+
+def test_the_main_crisis_classifier_trains_on_no_held_out_question() -> None:
+    from evals.train_crisis import HELD_OUT_FILES, training_data
+
+    gold = [json.loads(line) for line in (PROJECT_ROOT / "evals" / "gold.jsonl").read_text().splitlines() if line]
+    held = {r["question"] for r in gold if r["split"] == "test"}
+    for name in HELD_OUT_FILES:
+        held |= {json.loads(line)["question"] for line in (PROJECT_ROOT / name).read_text().splitlines() if line}
+    assert not set(training_data()[0]) & held
