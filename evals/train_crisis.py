@@ -4,7 +4,8 @@ Logistic regression (scikit-learn) on question embeddings from the same model th
 Training data: the written examples in ``assistant/crisis_bank.py`` plus the labelled questions of
 the *tune* split of ``evals/gold.jsonl`` and of ``evals/holdout.jsonl`` and ``evals/holdout2.jsonl`` (crisis vs
 everything else). Never used here, so that the crisis figures reported for them are honest: the test
-split of ``evals/gold.jsonl``, ``evals/holdout3.jsonl`` and ``evals/fresh.jsonl``.
+split of ``evals/gold.jsonl`` and ``HELD_OUT_FILES`` (``holdout3``, ``fresh``, ``near_domain``, ``off_topic``);
+a question that also appears in one of those is dropped from every training source.
 Run: ``python -m evals.train_crisis``.
 
 It also trains two specialists, each asked only in its own region (``assistant.safety.SecondOpinion``), from
