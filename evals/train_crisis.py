@@ -29,7 +29,6 @@ main classifier's were chosen before the specialists existed).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import yaml
 
 from assistant.settings import PROJECT_ROOT, Settings, get_settings
+from evals.classifier_training import digest, embed
 
 MODEL_FILE = PROJECT_ROOT / "assistant" / "crisis_model.json"
 SPECIALIST_FILE = PROJECT_ROOT / "assistant" / "crisis_clinical_model.json"
@@ -93,27 +93,16 @@ def specialist_data(kind: str = "clinical") -> tuple[list[str], list[int]]:
     return [*texts, *crisis, *calm], [*labels, *[1] * len(crisis), *[0] * len(calm)]
 
 
-def _embed(settings: Settings, texts: list[str]) -> Any:
-    import numpy as np
-
-    from ingest.embedding import get_embedder
-
-    embedder = get_embedder(settings)
-    embed = getattr(embedder, "embed_queries", embedder.embed_documents)
-    return np.asarray(embed(texts), dtype="float64")
-
-
 def train(settings: Settings, specialist: str | None = None) -> dict[str, Any]:
     """The main classifier, or with ``specialist`` ("clinical", "offtopic") that specialist."""
     from sklearn.linear_model import LogisticRegression
 
     texts, labels = specialist_data(specialist) if specialist else training_data()
     c, threshold = SPECIALISTS[specialist] if specialist else (C, THRESHOLD)
-    X = _embed(settings, texts)
+    X = embed(settings, texts)
     model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(X, labels)
-    digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
     return {"embedding_model": settings.index.embedding_model, "threshold": threshold, "C": c,
-            "n_train": len(texts), "n_crisis": int(sum(labels)), "training_digest": digest,
+            "n_train": len(texts), "n_crisis": int(sum(labels)), "training_digest": digest(texts, labels),
             "bias": float(model.intercept_[0]), "weights": [round(float(w), 6) for w in model.coef_[0]]}
 
 
@@ -125,7 +114,7 @@ def cross_validate(settings: Settings, specialist: str | None = None, cs: tuple[
     from sklearn.model_selection import StratifiedKFold
 
     texts, labels = specialist_data(specialist) if specialist else training_data()
-    X, y = _embed(settings, texts), np.asarray(labels)
+    X, y = embed(settings, texts), np.asarray(labels)
     rows = []
     for c in cs:
         p = np.zeros(len(y))

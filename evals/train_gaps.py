@@ -21,15 +21,14 @@ the shipped values are chosen without the held-out sets. Run: ``python -m evals.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import sys
 from typing import Any
 
 import yaml
 
-from assistant.settings import PROJECT_ROOT, Settings, get_settings
+from assistant.settings import PROJECT_ROOT, Settings
+from evals.classifier_training import embed, fit_softmax, out_of_fold, run_cli, softmax_payload
 
 MODEL_FILE = PROJECT_ROOT / "assistant" / "gap_model.json"
 TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
@@ -81,33 +80,14 @@ def training_data(settings: Settings) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def _embed(settings: Settings, texts: list[str]) -> Any:
-    import numpy as np
-
-    from ingest.embedding import get_embedder
-
-    embedder = get_embedder(settings)
-    embed = getattr(embedder, "embed_queries", embedder.embed_documents)
-    return np.asarray(embed(texts), dtype="float64")
-
-
 def fit(X: Any, labels: list[str], c: float, gap_weight: float = GAP_WEIGHT) -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=c, class_weight={y: 1.0 if y == NONE else gap_weight for y in set(labels)},
-                              max_iter=5000).fit(X, labels)
+    return fit_softmax(X, labels, c, NONE, gap_weight)
 
 
 def train(settings: Settings) -> dict[str, Any]:
     texts, labels = training_data(settings)
-    model = fit(_embed(settings, texts), labels, C)
-    digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
-    counts = {c: labels.count(c) for c in sorted(set(labels))}
-    return {"embedding_model": settings.index.embedding_model, "threshold": THRESHOLD, "C": C, "gap_weight": GAP_WEIGHT,
-            "n_train": len(texts), "counts": counts, "training_digest": digest,
-            "classes": [str(c) for c in model.classes_],
-            "bias": [round(float(b), 6) for b in model.intercept_],
-            "weights": [[round(float(w), 6) for w in row] for row in model.coef_]}
+    model = fit(embed(settings, texts), labels, C)
+    return softmax_payload(settings, model, texts, labels, threshold=THRESHOLD, C=C, gap_weight=GAP_WEIGHT)
 
 
 def cross_validate(settings: Settings, cs: tuple[float, ...] = (4.0, 16.0, 64.0, 256.0),
@@ -116,23 +96,14 @@ def cross_validate(settings: Settings, cs: tuple[float, ...] = (4.0, 16.0, 64.0,
     """Stratified 5-fold CV on the training data: gap recall (the right gap named) and false gaps on
     ``none`` for each (C, threshold)."""
     import numpy as np
-    from sklearn.model_selection import StratifiedKFold
 
     texts, labels = training_data(settings)
-    X = _embed(settings, texts)
+    X = embed(settings, texts)
     y = np.asarray(labels)
+    gap = y != NONE
     rows = []
     for c, weight in ((c, w) for c in cs for w in gap_weights):
-        p_gap = np.zeros(len(y))
-        top = np.empty(len(y), dtype=object)
-        for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
-            model = fit(X[train_idx], list(y[train_idx]), c, weight)
-            proba = model.predict_proba(X[test_idx])
-            none = list(model.classes_).index(NONE)
-            p_gap[test_idx] = 1.0 - proba[:, none]
-            proba[:, none] = -1.0
-            top[test_idx] = model.classes_[proba.argmax(axis=1)]
-        gap = y != NONE
+        p_gap, top = out_of_fold(X, y, c, NONE, weight)
         for t in thresholds:
             hit = p_gap >= t
             rows.append({"C": c, "gap_weight": weight, "threshold": t, "gap_recall": round(float((hit & (top == y))[gap].mean()), 3),
@@ -143,18 +114,7 @@ def cross_validate(settings: Settings, cs: tuple[float, ...] = (4.0, 16.0, 64.0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cv", action="store_true", help="report cross-validation instead of writing the model")
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    if args.cv:
-        for row in cross_validate(settings):
-            print(json.dumps(row))
-        return 0
-    data = train(settings)
-    MODEL_FILE.write_text(json.dumps(data) + "\n", encoding="utf-8")
-    print(f"wrote {MODEL_FILE} ({data['n_train']} examples: {data['counts']})")
-    return 0
+    return run_cli(__doc__.splitlines()[0], MODEL_FILE, train, cross_validate, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,15 +22,14 @@ without the held-out sets. Run: ``python -m evals.train_refusal [--cv]``.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import sys
 from typing import Any
 
 import yaml
 
-from assistant.settings import PROJECT_ROOT, Settings, get_settings
+from assistant.settings import PROJECT_ROOT, Settings
+from evals.classifier_training import embed, fit_softmax, out_of_fold, run_cli, softmax_payload
 
 MODEL_FILE = PROJECT_ROOT / "assistant" / "refusal_model.json"
 BANK_FILE = PROJECT_ROOT / "corpus" / "refusals.yaml"
@@ -92,34 +91,14 @@ def training_data(settings: Settings) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def _embed(settings: Settings, texts: list[str]) -> Any:
-    import numpy as np
-
-    from ingest.embedding import get_embedder
-
-    embedder = get_embedder(settings)
-    embed = getattr(embedder, "embed_queries", embedder.embed_documents)
-    return np.asarray(embed(texts), dtype="float64")
-
-
 def fit(X: Any, labels: list[str], c: float, refuse_weight: float = REFUSE_WEIGHT) -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    weights = {label: 1.0 if label == ALLOW else refuse_weight for label in set(labels)}
-    return LogisticRegression(C=c, class_weight=weights, max_iter=5000).fit(X, labels)
+    return fit_softmax(X, labels, c, ALLOW, refuse_weight)
 
 
 def train(settings: Settings) -> dict[str, Any]:
     texts, labels = training_data(settings)
-    model = fit(_embed(settings, texts), labels, C)
-    digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
-    counts = {c: labels.count(c) for c in sorted(set(labels))}
-    return {"embedding_model": settings.index.embedding_model, "threshold": THRESHOLD, "C": C,
-            "refuse_weight": REFUSE_WEIGHT,
-            "n_train": len(texts), "counts": counts, "training_digest": digest,
-            "classes": [str(c) for c in model.classes_],
-            "bias": [round(float(b), 6) for b in model.intercept_],
-            "weights": [[round(float(w), 6) for w in row] for row in model.coef_]}
+    model = fit(embed(settings, texts), labels, C)
+    return softmax_payload(settings, model, texts, labels, threshold=THRESHOLD, C=C, refuse_weight=REFUSE_WEIGHT)
 
 
 def cross_validate(settings: Settings, cs: tuple[float, ...] = (16.0, 64.0, 256.0),
@@ -128,28 +107,20 @@ def cross_validate(settings: Settings, cs: tuple[float, ...] = (16.0, 64.0, 256.
     """Stratified 5-fold CV on the training data: refusal recall and false refusal for each
     (C, refusal weight, threshold)."""
     import numpy as np
-    from sklearn.model_selection import StratifiedKFold
 
     from assistant.scope import ScopeCheck
     from ingest.vocabulary import load_vocabulary
 
     texts, labels = training_data(settings)
-    X = _embed(settings, texts)
+    X = embed(settings, texts)
     y = np.asarray(labels)
     scope = ScopeCheck(settings.scope, load_vocabulary(settings.index.corpus_dir / "vocabulary.yaml"))
     pattern = np.asarray([(r := scope.plain_reason(t)) is not None and r.category is not None for t in texts])
     veto = settings.scope.refusal_veto
     rows = []
     for c, weight in ((c, w) for c in cs for w in refuse_weights):
-        p_refuse = np.zeros(len(y))
-        right_category = np.zeros(len(y), dtype=bool)
-        for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
-            model = fit(X[train_idx], list(y[train_idx]), c, weight)
-            proba = model.predict_proba(X[test_idx])
-            allow = list(model.classes_).index(ALLOW)
-            p_refuse[test_idx] = 1.0 - proba[:, allow]
-            proba[:, allow] = -1.0
-            right_category[test_idx] = model.classes_[proba.argmax(axis=1)] == y[test_idx]
+        p_refuse, top = out_of_fold(X, y, c, ALLOW, weight)
+        right_category = top == y
         refuse = y != ALLOW
         vetoed = pattern & (p_refuse < veto)
         rows.append({"C": c, "refuse_weight": weight, "veto": veto, "pattern_refusals_of_allow": int((pattern & ~refuse).sum()),
@@ -164,18 +135,7 @@ def cross_validate(settings: Settings, cs: tuple[float, ...] = (16.0, 64.0, 256.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cv", action="store_true", help="report cross-validation instead of writing the model")
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    if args.cv:
-        for row in cross_validate(settings):
-            print(json.dumps(row))
-        return 0
-    data = train(settings)
-    MODEL_FILE.write_text(json.dumps(data) + "\n", encoding="utf-8")
-    print(f"wrote {MODEL_FILE} ({data['n_train']} examples: {data['counts']})")
-    return 0
+    return run_cli(__doc__.splitlines()[0], MODEL_FILE, train, cross_validate, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
