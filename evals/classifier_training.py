@@ -1,5 +1,5 @@
 """What the question-embedding classifiers' trainers share (``train_crisis``, ``train_refusal``,
-``train_gaps``): embedding the examples, the training-data fingerprint the shipped models carry, the
+``train_gaps``): reading the curated card questions and the labelled training sets, embedding the examples, the training-data fingerprint the shipped models carry, the
 weighted softmax fit, its out-of-fold probabilities for ``--cv``, the JSON that
 ``assistant.classifier.SoftmaxModel`` loads, and the command line."""
 
@@ -8,11 +8,44 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import Settings, get_settings
+import yaml
+
+from assistant.settings import PROJECT_ROOT, Settings, get_settings
+
+
+def curated_questions(corpus_dir: Path) -> list[str]:
+    """Every curated "question this section answers" in ``corpus/questions/``, file by file."""
+    out: list[str] = []
+    for path in sorted((corpus_dir / "questions").glob("*.yaml")):
+        for questions in (yaml.safe_load(path.read_text(encoding="utf-8")).get("sections") or {}).values():
+            out += list(questions)
+    return out
+
+
+def labelled_rows(files: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The labelled questions of ``files`` (paths under the project), without the gold test split."""
+    for name in files:
+        for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if name == "evals/gold.jsonl" and row.get("split") == "test":
+                continue  # the gold test split is held out
+            yield row
+
+
+def add_negatives(texts: list[str], labels: list[str], negatives: Iterable[str], label: str) -> None:
+    """Append each negative example once, unless it is already a positive one."""
+    seen = set(texts)
+    for t in negatives:
+        if t not in seen:
+            seen.add(t)
+            texts.append(t)
+            labels.append(label)
 
 
 def embed(settings: Settings, texts: Sequence[str]) -> Any:

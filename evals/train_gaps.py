@@ -21,14 +21,22 @@ the shipped values are chosen without the held-out sets. Run: ``python -m evals.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import yaml
 
 from assistant.settings import PROJECT_ROOT, Settings
-from evals.classifier_training import embed, fit_softmax, out_of_fold, run_cli, softmax_payload
+from evals.classifier_training import (
+    add_negatives,
+    curated_questions,
+    embed,
+    fit_softmax,
+    labelled_rows,
+    out_of_fold,
+    run_cli,
+    softmax_payload,
+)
 
 MODEL_FILE = PROJECT_ROOT / "assistant" / "gap_model.json"
 TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
@@ -50,33 +58,21 @@ def training_data(settings: Settings) -> tuple[list[str], list[str]]:
     for gap in gaps.gaps:
         texts += gap.examples
         labels += [gap.id] * len(gap.examples)
-    none = list(gaps.not_gaps)
-    for path in sorted((settings.index.corpus_dir / "questions").glob("*.yaml")):
-        for questions in (yaml.safe_load(path.read_text(encoding="utf-8")).get("sections") or {}).values():
-            none += list(questions)
+    none = [*gaps.not_gaps, *curated_questions(settings.index.corpus_dir)]
     refusals = settings.index.corpus_dir / "refusals.yaml"
     if refusals.exists():
         none += list(yaml.safe_load(refusals.read_text(encoding="utf-8")).get("allow") or [])
     known = {g.id for g in gaps.gaps}
-    for name, line in ((n, line) for n in TRAIN_FILES
-                       for line in (PROJECT_ROOT / n).read_text(encoding="utf-8").splitlines()):
-        row = json.loads(line) if line.strip() else None
-        if not row or row["type"] not in ("answerable", "risk_adjacent"):
+    for row in labelled_rows(TRAIN_FILES):
+        if row["type"] not in ("answerable", "risk_adjacent"):
             continue
-        if name == "evals/gold.jsonl" and row.get("split") != "tune":
-            continue  # the gold test split is held out
         named = [g for g in row.get("expected_not_covered") or [] if g in known]
         if named:
             texts.append(row["question"])
             labels.append(named[0])
         else:
             none.append(row["question"])
-    seen = set(texts)
-    for t in none:
-        if t not in seen:
-            seen.add(t)
-            texts.append(t)
-            labels.append(NONE)
+    add_negatives(texts, labels, none, NONE)
     return texts, labels
 
 

@@ -22,14 +22,22 @@ without the held-out sets. Run: ``python -m evals.train_refusal [--cv]``.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import yaml
 
 from assistant.settings import PROJECT_ROOT, Settings
-from evals.classifier_training import embed, fit_softmax, out_of_fold, run_cli, softmax_payload
+from evals.classifier_training import (
+    add_negatives,
+    curated_questions,
+    embed,
+    fit_softmax,
+    labelled_rows,
+    out_of_fold,
+    run_cli,
+    softmax_payload,
+)
 
 MODEL_FILE = PROJECT_ROOT / "assistant" / "refusal_model.json"
 BANK_FILE = PROJECT_ROOT / "corpus" / "refusals.yaml"
@@ -63,31 +71,17 @@ def training_data(settings: Settings) -> tuple[list[str], list[str]]:
     for category, examples in [*refuse.items(), *clinical.items()]:
         texts += examples
         labels += [category] * len(examples)
-    allow_texts = list(allow)
-    for path in sorted((settings.index.corpus_dir / "questions").glob("*.yaml")):
-        for questions in (yaml.safe_load(path.read_text(encoding="utf-8")).get("sections") or {}).values():
-            allow_texts += list(questions)
+    allow_texts = [*allow, *curated_questions(settings.index.corpus_dir)]
     scope = ScopeCheck(settings.scope, load_vocabulary(settings.index.corpus_dir / "vocabulary.yaml"))
-    for name in TRAIN_FILES:
-        for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if name == "evals/gold.jsonl" and row.get("split") == "test":
-                continue  # the gold test split is held out
-            if row["type"] in ("answerable", "risk_adjacent"):
-                allow_texts.append(row["question"])
-            elif row["type"] == "out_of_scope":
-                reason = scope.plain_reason(row["question"])
-                if reason is not None and reason.category:
-                    texts.append(row["question"])
-                    labels.append(reason.category)
-    seen = set(texts)
-    for t in allow_texts:
-        if t not in seen:
-            seen.add(t)
-            texts.append(t)
-            labels.append(ALLOW)
+    for row in labelled_rows(TRAIN_FILES):
+        if row["type"] in ("answerable", "risk_adjacent"):
+            allow_texts.append(row["question"])
+        elif row["type"] == "out_of_scope":
+            reason = scope.plain_reason(row["question"])
+            if reason is not None and reason.category:
+                texts.append(row["question"])
+                labels.append(reason.category)
+    add_negatives(texts, labels, allow_texts, ALLOW)
     return texts, labels
 
 
