@@ -16,6 +16,20 @@ import yaml
 
 from assistant.settings import PROJECT_ROOT, Settings, get_settings
 
+#: Sets whose figures are reported as held out: no classifier trains on a question in them (nor on the gold test split).
+HELD_OUT_FILES = ("evals/holdout3.jsonl", "evals/fresh.jsonl", "evals/near_domain.jsonl", "evals/off_topic.jsonl")
+
+
+def held_out_questions() -> set[str]:
+    """Every question of the gold test split and of HELD_OUT_FILES."""
+    held: set[str] = set()
+    for name in ("evals/gold.jsonl", *HELD_OUT_FILES):
+        for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else None
+            if row and (name != "evals/gold.jsonl" or row.get("split") == "test"):
+                held.add(row["question"])
+    return held
+
 
 def curated_questions(corpus_dir: Path) -> list[str]:
     """Every curated "question this section answers" in ``corpus/questions/``, file by file."""

@@ -36,15 +36,13 @@ from typing import Any
 import yaml
 
 from assistant.settings import PROJECT_ROOT, Settings, get_settings
-from evals.classifier_training import digest, embed
+from evals.classifier_training import digest, embed, held_out_questions
 
 MODEL_FILE = PROJECT_ROOT / "assistant" / "crisis_model.json"
 SPECIALIST_FILE = PROJECT_ROOT / "assistant" / "crisis_clinical_model.json"
 OFFTOPIC_FILE = PROJECT_ROOT / "assistant" / "crisis_offtopic_model.json"
 EXAMPLES_FILE = PROJECT_ROOT / "assistant" / "crisis_examples.yaml"
 TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
-#: Held out from training: their crisis figures are the ones the baseline gate and the README report.
-HELD_OUT_FILES = ("evals/holdout3.jsonl", "evals/fresh.jsonl", "evals/near_domain.jsonl", "evals/off_topic.jsonl")
 C = 10.0
 THRESHOLD = 0.4
 #: The specialists' (C, threshold), chosen by ``--cv`` (stratified 5-fold on their training data): the highest
@@ -69,17 +67,6 @@ def training_data() -> tuple[list[str], list[int]]:
                 texts.append(row["question"])
                 labels.append(int(row["type"] == "crisis"))
     return texts, labels
-
-
-def held_out_questions() -> set[str]:
-    """Every question of the gold test split and of HELD_OUT_FILES."""
-    held: set[str] = set()
-    for name in ("evals/gold.jsonl", *HELD_OUT_FILES):
-        for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines():
-            row = json.loads(line) if line.strip() else None
-            if row and (name != "evals/gold.jsonl" or row.get("split") == "test"):
-                held.add(row["question"])
-    return held
 
 
 def specialist_data(kind: str = "clinical") -> tuple[list[str], list[int]]:

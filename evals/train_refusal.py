@@ -43,7 +43,6 @@ MODEL_FILE = PROJECT_ROOT / "assistant" / "refusal_model.json"
 BANK_FILE = PROJECT_ROOT / "corpus" / "refusals.yaml"
 CLINICAL_FILE = PROJECT_ROOT / "assistant" / "crisis_examples.yaml"
 TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
-HELD_OUT_FILES = ("evals/holdout3.jsonl", "evals/fresh.jsonl", "evals/near_domain.jsonl", "evals/off_topic.jsonl")
 ALLOW = "allow"
 #: Chosen by ``--cv`` (C, the weight of each refusal example against an allow example, and the threshold):
 #: the highest refusal recall whose cross-validated false refusal on allow examples stays <= 1%

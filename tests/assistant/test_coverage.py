@@ -125,17 +125,11 @@ def test_shipped_gap_model_matches_its_training_data() -> None:
 
 
 def test_no_held_out_question_is_trained_on_by_the_gap_model() -> None:
-    import json
-
-    from assistant.settings import PROJECT_ROOT, Settings
+    from assistant.settings import Settings
+    from evals.classifier_training import held_out_questions
     from evals.train_gaps import training_data
 
-    texts = set(training_data(Settings())[0])
-    gold = [json.loads(line) for line in (PROJECT_ROOT / "evals" / "gold.jsonl").read_text().splitlines() if line]
-    held = {r["question"] for r in gold if r["split"] == "test"}
-    for name in ("holdout3.jsonl", "fresh.jsonl", "near_domain.jsonl", "off_topic.jsonl"):
-        held |= {json.loads(line)["question"] for line in (PROJECT_ROOT / "evals" / name).read_text().splitlines() if line}
-    assert not texts & held
+    assert not set(training_data(Settings())[0]) & held_out_questions()
 
 
 @pytest.mark.integration

@@ -124,14 +124,10 @@ def test_shipped_refusal_model_matches_its_training_data() -> None:
 
 
 def test_no_held_out_question_is_trained_on() -> None:
-    from evals.train_refusal import HELD_OUT_FILES, training_data
+    from evals.classifier_training import held_out_questions
+    from evals.train_refusal import training_data
 
-    texts = set(training_data(Settings())[0])
-    gold = [json.loads(line) for line in (PROJECT_ROOT / "evals" / "gold.jsonl").read_text().splitlines() if line]
-    held = {r["question"] for r in gold if r["split"] == "test"}
-    for name in HELD_OUT_FILES:
-        held |= {json.loads(line)["question"] for line in (PROJECT_ROOT / name).read_text().splitlines() if line}
-    assert not texts & held
+    assert not set(training_data(Settings())[0]) & held_out_questions()
 
 
 @pytest.mark.integration

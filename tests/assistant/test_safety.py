@@ -216,11 +216,9 @@ def test_shipped_specialist_matches_its_training_data(kind: str) -> None:
     digest = hashlib.sha256("\n".join(f"{y}\t{t}" for t, y in zip(texts, labels)).encode()).hexdigest()[:16]
     model = json.loads((SPECIALIST_FILE if kind == "clinical" else OFFTOPIC_FILE).read_text())
     assert model["training_digest"] == digest and len(model["weights"]) == 384
-    from evals.train_crisis import HELD_OUT_FILES
+    from evals.classifier_training import held_out_questions
 
-    held = {json.loads(line)["question"] for name in HELD_OUT_FILES
-            for line in (PROJECT_ROOT / name).read_text().splitlines() if line}
-    assert not (set(texts) - set(training_data()[0])) & held  # what the specialist adds is never held out
+    assert not (set(texts) - set(training_data()[0])) & held_out_questions()  # what the specialist adds is never held out
 
 
 @pytest.mark.integration
@@ -234,10 +232,8 @@ def test_off_topic_requests_on_the_held_out_set_abstain(real_assistant: Any) -> 
 
 
 def test_the_main_crisis_classifier_trains_on_no_held_out_question() -> None:
-    from evals.train_crisis import HELD_OUT_FILES, training_data
+    from evals.classifier_training import HELD_OUT_FILES, held_out_questions
+    from evals.train_crisis import training_data
 
-    gold = [json.loads(line) for line in (PROJECT_ROOT / "evals" / "gold.jsonl").read_text().splitlines() if line]
-    held = {r["question"] for r in gold if r["split"] == "test"}
-    for name in HELD_OUT_FILES:
-        held |= {json.loads(line)["question"] for line in (PROJECT_ROOT / name).read_text().splitlines() if line}
-    assert not set(training_data()[0]) & held
+    assert set(HELD_OUT_FILES) == {f"evals/{n}.jsonl" for n in ("holdout3", "fresh", "near_domain", "off_topic")}
+    assert not set(training_data()[0]) & held_out_questions()
