@@ -6,10 +6,11 @@ question matches best) with a small logistic model over signals that carry acros
 passage's cosine with the question and its distance from the best cosine, its BM25 score relative
 to the best, how well its strategy matches the question relative to the best strategy (by the
 strategy's title and by its best passages), how well its curated questions match, and whether it is
-a summary. The weights are learned on the gold *tune* split only
-(``python -m evals.train_relevance``, stored in ``assistant/relevance_model.json``); the floor that
-turns a score into "relevant" is a setting. Fewer passages pass when fewer are relevant: nothing is
-padded to a fixed count.
+a summary; and the cosine after the question adapter (``assistant.adapter``), learned from the
+curated card questions to tell apart the cards of one strategy. The weights are learned on the gold
+*tune* split only (``python -m evals.train_relevance``, stored in ``assistant/relevance_model.json``);
+the floors that turn a score into "relevant" are settings. Fewer passages pass when fewer are
+relevant: nothing is padded to a fixed count.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.adapter import MODEL_FILE as ADAPTER_FILE
+from assistant.adapter import QueryAdapter
 from assistant.retrieval import PassageIndex, RetrievalResult
 from assistant.settings import RelevanceSettings
 from ingest.types import QUESTION_SECTION, ScoredPassage
 
 MODEL_FILE = Path(__file__).with_name("relevance_model.json")
 FEATURES = ("cosine", "cosine_gap", "bm25_share", "strategy_gap", "strategy_in_top", "summary", "fused_rr", "named",
-            "group_cosine_gap", "card_best", "question_cosine_gap", "question_bm25_share", "group_question_gap")
+            "group_cosine_gap", "card_best", "question_cosine_gap", "question_bm25_share", "group_question_gap",
+            "adapted_cosine", "adapted_gap", "adapted_card_gap")
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,18 @@ class RelevanceModel:
 
 
 def candidate_features(result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
-                       strategy_pool: int, theme: str | None = None) -> list[tuple[ScoredPassage, tuple[float, ...]]]:
+                       strategy_pool: int, theme: str | None = None, adapted: np.ndarray | None = None,
+                       ) -> list[tuple[ScoredPassage, tuple[float, ...]]]:
     """The candidates and their features (see FEATURES). ``strategy_pool`` strategies (best matches
-    first) bring in all of their passages, so recall is not limited by the ranking."""
-    pool, x = feature_matrix(result, index, query_tokens, strategy_pool, theme)
+    first) bring in all of their passages, so recall is not limited by the ranking. ``adapted`` is
+    the question vector after the adapter (without it the adapted features repeat the cosine)."""
+    pool, x = feature_matrix(result, index, query_tokens, strategy_pool, theme, adapted)
     return list(zip(pool, map(tuple, x.tolist()), strict=True))
 
 
 def feature_matrix(result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
-                   strategy_pool: int, theme: str | None = None) -> tuple[list[ScoredPassage], np.ndarray]:
+                   strategy_pool: int, theme: str | None = None,
+                   adapted: np.ndarray | None = None) -> tuple[list[ScoredPassage], np.ndarray]:
     """``candidate_features`` as the candidates and one float64 row of FEATURES each, computed by
     column over the passages' rows (the per-passage layout is built once per loaded index)."""
     fused = {sp.passage.id: (rank, sp) for rank, sp in enumerate(result.candidates, 1)}
@@ -153,6 +160,13 @@ def feature_matrix(result: RetrievalResult, index: PassageIndex, query_tokens: S
     x[:, 10] = q_cos
     x[:, 11] = q_bm
     x[:, 12] = np.where(strategy, group_q[kid], -0.5)
+    # The adapted cosine, its distance from the best candidate's, and the distance of its card's best.
+    ac = (index.vectors[rows] @ adapted).astype("float64") if adapted is not None and index.vectors is not None else cos64
+    card_ac = np.full(len(lay.cards), -1.0)
+    np.maximum.at(card_ac, cid, ac)
+    x[:, 13] = ac
+    x[:, 14] = ac - ac.max()
+    x[:, 15] = card_ac[cid] - ac.max()
     return [pool[pid] for pid in ids], x
 
 
@@ -182,11 +196,20 @@ class RelevanceGate:
     """Scores candidates and keeps those that answer the question (see the module docstring)."""
 
     def __init__(self, settings: RelevanceSettings, model: RelevanceModel | None = None,
-                 model_file: Path = MODEL_FILE) -> None:
+                 model_file: Path = MODEL_FILE, adapter: QueryAdapter | None = None,
+                 adapter_file: Path = ADAPTER_FILE) -> None:
         self.settings = settings
         self._model = model
         self.model_file = model_file
+        self._adapter = adapter
+        self.adapter_file = adapter_file
         self._trained_for: str | None = None
+
+    @property
+    def adapter(self) -> QueryAdapter:
+        if self._adapter is None:
+            self._adapter = QueryAdapter.load(self.adapter_file)
+        return self._adapter
 
     @property
     def model(self) -> RelevanceModel:
@@ -196,16 +219,20 @@ class RelevanceGate:
 
     def applies_to(self, embedding_model: str) -> bool:
         """The weights fit the cosines of the model they were trained with; with another model (the
-        hash embedder of the unit tests) the gate stands aside and the ranking alone decides."""
+        hash embedder of the unit tests) the gate stands aside and the ranking alone decides. The
+        question adapter must have been trained for the same model."""
         if self._model is not None:
-            return self._model.embedding_model == embedding_model
-        if self._trained_for is None:  # read once, without loading (or validating) the weights
-            self._trained_for = str(json.loads(self.model_file.read_text(encoding="utf-8")).get("embedding_model"))
-        return self._trained_for == embedding_model
+            trained_for = self._model.embedding_model
+        else:
+            if self._trained_for is None:  # read once, without loading (or validating) the weights
+                self._trained_for = str(json.loads(self.model_file.read_text(encoding="utf-8")).get("embedding_model"))
+            trained_for = self._trained_for
+        return trained_for == embedding_model and self.adapter.embedding_model == embedding_model
 
     def judge(self, result: RetrievalResult, index: PassageIndex, query_tokens: Sequence[str],
               theme: str | None = None) -> list[Judgement]:
-        pool, x = feature_matrix(result, index, query_tokens, self.settings.strategy_pool, theme)
+        pool, x = feature_matrix(result, index, query_tokens, self.settings.strategy_pool, theme,
+                                 self.adapter.apply(result.query_vector))
         relevance = self.model.probabilities(x)
         judged = [Judgement(sp, r, f) for sp, r, f in zip(pool, relevance, map(tuple, x.tolist()), strict=True)]
         return sorted(judged, key=lambda j: (-j.relevance, j.passage.passage.card_id, j.passage.passage.ordinal))

@@ -79,7 +79,7 @@ CHANGED: dict[str, Any] = {
     "max_per_named_card": 4, "strategy_matches": 6, "strategy_word_boost": 0.06, "strategy_idf_cap": 3.5,
     "enumeration_margin": 0.06, "enumeration_max_strategies": 3,
     "relevance_gate": False, "relevance_floor": 0.6, "strategy_pool": 4, "max_cards": 9, "max_passages_per_card": 3,
-    "aspect_floor": 0.3, "aspect_cards": 3, "relative_floor": 0.4, "diff_reach": 7, "semantic_gaps": False, "gap_threshold": 0.7,
+    "aspect_floor": 0.3, "aspect_cards": 3, "relative_floor": 0.6, "diff_reach": 7, "semantic_gaps": False, "gap_threshold": 0.7,
     "abstain_threshold": 0.37, "no_anchor_threshold": 0.56, "followup_margin": 0.16, "nearest_topics": 2,
     "max_question_chars": 2001, "semantic_refusal": False, "refusal_threshold": 0.7, "refusal_veto": 0.2,
     "semantic_crisis_check": False, "crisis_threshold": 0.5, "min_words_for_classifier": 5, "clinical_specialist": False, "offtopic_specialist": False,

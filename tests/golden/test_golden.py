@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.golden.snapshot import ANSWERS, answer_all, variants
+from tests.golden.snapshot import (
+    ANSWERS,
+    RECORDED_ON,
+    UNRECORDED_CPU_CHANGES,
+    answer_all,
+    cpu,
+    cpu_kind,
+    variant_kinds,
+    variants,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +30,11 @@ def test_answers_match_the_snapshots(real_assistant: Any) -> None:
     assert got.keys() == expected.keys()
     alternatives = variants()  # answers recorded on another CPU (see snapshot.py)
     changed = [i for i in expected if got[i] != expected[i] and got[i] not in alternatives.get(i, [])]
+    here = cpu_kind(cpu())
+    if here != cpu_kind(RECORDED_ON.read_text(encoding="utf-8").strip()) and here not in variant_kinds():
+        # A kind of CPU with no recorded answers yet: a few near-tie answers may differ (see snapshot.py).
+        assert len(changed) <= UNRECORDED_CPU_CHANGES, f"{len(changed)} answers changed: {changed[:10]}"
+        return
     assert not changed, f"{len(changed)} answers changed: {changed[:10]}"
 
 

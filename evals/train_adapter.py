@@ -1,0 +1,164 @@
+"""Train the question adapter shipped in ``assistant/query_adapter.npz`` (see ``assistant.adapter``).
+
+Training data: the curated "questions this section answers" of ``corpus/questions/`` only, each paired
+with the passages of its own section (written from the card text; no evaluation set is trained on,
+and a curated question that also appears in a held-out set is dropped). The map ``W`` starts at the
+identity and minimises, over all questions at once, the cross-entropy of a softmax over every
+summary and strategy passage (cosine x ``SCALE``), plus ``L2`` x ||W - I||^2; Adam, ``STEPS`` steps.
+
+``--cv`` reports, on the gold *tune* split (never a training set here), how well the dense cosine
+alone ranks each question's expected cards, raw and adapted, for a few step counts and penalties:
+the shipped values were chosen from it. Run: ``python -m evals.train_adapter [--cv]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import yaml
+
+from assistant.adapter import MODEL_FILE, QueryAdapter
+from assistant.settings import PROJECT_ROOT, Settings, get_settings
+from evals.classifier_training import embed, held_out_questions
+
+#: Chosen by ``--cv`` on the gold tune split (see the module docstring).
+STEPS = 100
+L2 = 1e-3
+SCALE = 20.0
+LEARNING_RATE = 1e-3
+
+
+def training_pairs(settings: Settings) -> tuple[list[str], list[str], list[list[int]]]:
+    """(questions, passage texts, for each question the indices of its section's passages)."""
+    from ingest.cards import load_corpus
+    from ingest.split import split_corpus
+
+    index = settings.index
+    passages = [p for p in split_corpus(load_corpus(index.corpus_dir, index.max_card_bytes).cards,
+                                        index.chunk_size, index.chunk_overlap)
+                if p.section in ("summary", "strategy")]
+    by_section: dict[tuple[str, str], list[int]] = {}
+    for i, p in enumerate(passages):
+        key = (p.card_id, "summary" if p.section == "summary" else f"{p.theme}/{p.strategy}")
+        by_section.setdefault(key, []).append(i)
+    held = held_out_questions()
+    questions: list[str] = []
+    targets: list[list[int]] = []
+    for path in sorted((index.corpus_dir / "questions").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for section, items in (data.get("sections") or {}).items():
+            rows = by_section.get((data["card"], section), [])
+            for q in items if rows else ():
+                if q not in held:
+                    questions.append(q)
+                    targets.append(rows)
+    return questions, [p.embed_text() for p in passages], targets
+
+
+def training_digest(questions: Sequence[str], texts: Sequence[str], targets: Sequence[Sequence[int]]) -> str:
+    blob = json.dumps([list(questions), list(texts), [list(t) for t in targets], STEPS, L2, SCALE, LEARNING_RATE])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def fit(Q: np.ndarray, P: np.ndarray, targets: Sequence[Sequence[int]], steps: int = STEPS, l2: float = L2) -> np.ndarray:
+    """The adapter matrix for question rows ``Q`` and passage rows ``P`` (both L2-normalised)."""
+    import torch
+
+    torch.manual_seed(0)
+    q = torch.tensor(Q, dtype=torch.float32)
+    p = torch.nn.functional.normalize(torch.tensor(P, dtype=torch.float32), dim=-1)
+    eye = torch.eye(q.shape[1])
+    goal = torch.zeros(len(Q), len(P))
+    for i, rows in enumerate(targets):
+        goal[i, list(rows)] = 1.0 / len(rows)
+    w = torch.nn.Parameter(eye.clone())
+    opt = torch.optim.Adam([w], lr=LEARNING_RATE)
+    for _ in range(steps):
+        logits = torch.nn.functional.normalize(q @ w.T, dim=-1) @ p.T * SCALE
+        loss = -(goal * torch.log_softmax(logits, dim=-1)).sum(-1).mean() + l2 * ((w - eye) ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return np.asarray(w.detach().numpy(), dtype="float32")
+
+
+def train(settings: Settings) -> QueryAdapter:
+    questions, texts, targets = training_pairs(settings)
+    matrix = fit(embed(settings, questions), _embed_passages(settings, texts), targets)
+    return QueryAdapter(matrix, settings.index.embedding_model, training_digest(questions, texts, targets))
+
+
+def _embed_passages(settings: Settings, texts: Sequence[str]) -> np.ndarray:
+    from ingest.embedding import get_embedder
+
+    return np.asarray(get_embedder(settings.index).embed_documents(list(texts)), dtype="float64")
+
+
+def ranking_quality(settings: Settings, matrix: np.ndarray | None) -> dict[str, float]:
+    """On the gold tune split's answerable items: each card scored by its best summary or strategy
+    passage's cosine with the question (adapted by ``matrix`` when given); the mean over items of the
+    best F1 any cut-off of that ranking reaches, and the mean average precision."""
+    from evals.run import load_gold
+    from ingest.cards import load_corpus
+    from ingest.split import split_corpus
+
+    index = settings.index
+    passages = [p for p in split_corpus(load_corpus(index.corpus_dir, index.max_card_bytes).cards,
+                                        index.chunk_size, index.chunk_overlap) if p.section in ("summary", "strategy")]
+    P = _embed_passages(settings, [p.embed_text() for p in passages])
+    items = [i for i in load_gold(PROJECT_ROOT / "evals" / "gold.jsonl")
+             if i.get("split") == "tune" and i["type"] == "answerable" and i.get("expected_cards")]
+    Q = embed(settings, [i["question"] for i in items])
+    if matrix is not None:
+        Q = Q @ matrix.T.astype("float64")
+        Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    f1s, aps = [], []
+    for item, scores in zip(items, Q @ P.T, strict=True):
+        best: dict[str, float] = {}
+        for p, s in zip(passages, scores, strict=True):
+            best[p.card_id] = max(best.get(p.card_id, -1.0), float(s))
+        expected = set(item["expected_cards"])
+        hits, ap, f1 = 0, 0.0, 0.0
+        for k, card in enumerate(sorted(best, key=lambda c: -best[c]), 1):
+            if card in expected:
+                hits += 1
+                ap += hits / k
+                f1 = max(f1, 2 * hits / (k + len(expected)))
+        f1s.append(f1)
+        aps.append(ap / len(expected))
+    return {"best_cut_f1": round(float(np.mean(f1s)), 4), "map": round(float(np.mean(aps)), 4), "items": len(items)}
+
+
+def cross_validate(settings: Settings) -> list[dict[str, Any]]:
+    questions, texts, targets = training_pairs(settings)
+    Q, P = embed(settings, questions), _embed_passages(settings, texts)
+    rows: list[dict[str, Any]] = [{"adapter": "none", **ranking_quality(settings, None)}]
+    for steps in (50, 100, 300):
+        for l2 in (0.0, 1e-3):
+            rows.append({"steps": steps, "l2": l2, **ranking_quality(settings, fit(Q, P, targets, steps, l2))})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cv", action="store_true", help="report tune-split ranking quality instead of writing the model")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.cv:
+        for row in cross_validate(settings):
+            print(json.dumps(row))
+        return 0
+    adapter = train(settings)
+    adapter.save(MODEL_FILE)
+    print(f"wrote {MODEL_FILE} (digest {adapter.training_digest})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
