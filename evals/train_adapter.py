@@ -1,8 +1,10 @@
 """Train the question adapter shipped in ``assistant/query_adapter.npz`` (see ``assistant.adapter``).
 
-Training data: the curated "questions this section answers" of ``corpus/questions/`` only, each paired
-with the passages of its own section (written from the card text; no evaluation set is trained on,
-and a curated question that also appears in a held-out set is dropped). The map ``W`` starts at the
+Training data, each question paired with the passages of the section it was written for: the curated
+"questions this section answers" of ``corpus/questions/`` (indexed beside the cards) and the further
+questions of ``corpus/adapter_questions/`` (the same format; used only here, not indexed). Both are
+written from the card text alone; no evaluation set is trained on, and a question that also appears
+in a held-out set is dropped. The map ``W`` starts at the
 identity and minimises, over all questions at once, the cross-entropy of a softmax over every
 summary and strategy passage (cosine x ``SCALE``), plus ``L2`` x ||W - I||^2; Adam, ``STEPS`` steps.
 
@@ -26,9 +28,12 @@ import yaml
 from assistant.adapter import MODEL_FILE, QueryAdapter
 from assistant.settings import PROJECT_ROOT, Settings, get_settings
 from evals.classifier_training import embed, held_out_questions
+from ingest.types import Passage
 
+#: Folders of ``corpus/`` whose ``<card>.yaml`` files hold section questions.
+QUESTION_DIRS = ("questions", "adapter_questions")
 #: Chosen by ``--cv`` on the gold tune split (see the module docstring).
-STEPS = 100
+STEPS = 50
 L2 = 1e-3
 SCALE = 20.0
 LEARNING_RATE = 1e-3
@@ -45,20 +50,32 @@ def training_pairs(settings: Settings) -> tuple[list[str], list[str], list[list[
                 if p.section in ("summary", "strategy")]
     by_section: dict[tuple[str, str], list[int]] = {}
     for i, p in enumerate(passages):
-        key = (p.card_id, "summary" if p.section == "summary" else f"{p.theme}/{p.strategy}")
+        key = (p.card_id, _section_id(p))
         by_section.setdefault(key, []).append(i)
     held = held_out_questions()
     questions: list[str] = []
     targets: list[list[int]] = []
-    for path in sorted((index.corpus_dir / "questions").glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for section, items in (data.get("sections") or {}).items():
-            rows = by_section.get((data["card"], section), [])
-            for q in items if rows else ():
-                if q not in held:
-                    questions.append(q)
-                    targets.append(rows)
+    for folder in QUESTION_DIRS:
+        for path in sorted((index.corpus_dir / folder).glob("*.yaml")):
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            for section, items in (data.get("sections") or {}).items():
+                rows = by_section.get((data["card"], section), [])
+                if not rows:
+                    raise ValueError(f"{folder}/{path.name}: no passage of card {data['card']!r} is section {section!r}")
+                for q in items:
+                    q = " ".join(q.split())
+                    if q not in held:
+                        questions.append(q)
+                        targets.append(rows)
     return questions, [p.embed_text() for p in passages], targets
+
+
+def _section_id(p: Passage) -> str:
+    """The key a questions file uses for the passage's section: ``summary``, ``theme/strategy`` or,
+    for a theme-level heading, ``theme``."""
+    if p.section == "summary":
+        return "summary"
+    return f"{p.theme}/{p.strategy}" if p.strategy else str(p.theme)
 
 
 def training_digest(questions: Sequence[str], texts: Sequence[str], targets: Sequence[Sequence[int]]) -> str:

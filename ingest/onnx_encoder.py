@@ -53,9 +53,17 @@ def optimised_path(onnx_path: Path) -> Path:
     return Path(onnx_path).with_suffix(".opt.onnx")
 
 
-def _session_options(level: Any) -> Any:
+def _onnxruntime() -> Any:
+    """onnxruntime with its telemetry off: from 1.32 the Linux build has Microsoft's 1DS telemetry,
+    and a session start was seen looking up its host during ingest (the no-network test's strace)."""
     import onnxruntime as ort
 
+    ort.disable_telemetry_events()
+    return ort
+
+
+def _session_options(level: Any) -> Any:
+    ort = _onnxruntime()
     opts = ort.SessionOptions()
     # One question is a tiny graph: one thread is fastest and leaves the other core to the next request.
     opts.intra_op_num_threads = 1
@@ -68,7 +76,7 @@ def _session_options(level: Any) -> Any:
 def _optimise(source: Path, target: Path) -> None:
     """Save the graph after ONNX Runtime's portable (extended) optimisations, so a reader's session
     starts without redoing them (about half the session start-up)."""
-    import onnxruntime as ort
+    ort = _onnxruntime()
 
     opts = _session_options(ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
     tmp = target.with_suffix(".tmp")
@@ -146,8 +154,9 @@ class OnnxMiniLM:
             with self._lock:
                 if self._session is None:
                     try:
-                        import onnxruntime as ort
                         from tokenizers import Tokenizer
+
+                        ort = _onnxruntime()
 
                         tok = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
                         tok.enable_truncation(max_length=self.max_len)
