@@ -117,10 +117,9 @@ def _embed_passages(settings: Settings, texts: Sequence[str]) -> np.ndarray:
     return np.asarray(get_embedder(settings.index).embed_documents(list(texts)), dtype="float64")
 
 
-def ranking_quality(settings: Settings, matrix: np.ndarray | None) -> dict[str, float]:
-    """On the gold tune split's answerable items: each card scored by its best summary or strategy
-    passage's cosine with the question (adapted by ``matrix`` when given); the mean over items of the
-    best F1 any cut-off of that ranking reaches, and the mean average precision."""
+def tune_inputs(settings: Settings) -> tuple[list[Passage], np.ndarray, list[dict[str, Any]], np.ndarray]:
+    """What ``ranking_quality`` scores, embedded once: the summary and strategy passages and their
+    vectors, the gold tune split's answerable items and their question vectors."""
     from evals.run import load_gold
     from ingest.cards import load_corpus
     from ingest.split import split_corpus
@@ -128,10 +127,20 @@ def ranking_quality(settings: Settings, matrix: np.ndarray | None) -> dict[str, 
     index = settings.index
     passages = [p for p in split_corpus(load_corpus(index.corpus_dir, index.max_card_bytes).cards,
                                         index.chunk_size, index.chunk_overlap) if p.section in ("summary", "strategy")]
-    P = _embed_passages(settings, [p.embed_text() for p in passages])
     items = [i for i in load_gold(PROJECT_ROOT / "evals" / "gold.jsonl")
              if i.get("split") == "tune" and i["type"] == "answerable" and i.get("expected_cards")]
-    Q = embed(settings, [i["question"] for i in items])
+    return (passages, _embed_passages(settings, [p.embed_text() for p in passages]), items,
+            embed(settings, [i["question"] for i in items]))
+
+
+def ranking_quality(settings: Settings, matrix: np.ndarray | None,
+                    inputs: tuple[list[Passage], np.ndarray, list[dict[str, Any]], np.ndarray] | None = None,
+                    ) -> dict[str, float]:
+    """On the gold tune split's answerable items: each card scored by its best summary or strategy
+    passage's cosine with the question (adapted by ``matrix`` when given); the mean over items of the
+    best F1 any cut-off of that ranking reaches, and the mean average precision. ``inputs``: from
+    ``tune_inputs`` (computed here when not given)."""
+    passages, P, items, Q = inputs if inputs is not None else tune_inputs(settings)
     if matrix is not None:
         Q = Q @ matrix.T.astype("float64")
         Q /= np.linalg.norm(Q, axis=1, keepdims=True)
@@ -155,10 +164,11 @@ def ranking_quality(settings: Settings, matrix: np.ndarray | None) -> dict[str, 
 def cross_validate(settings: Settings) -> list[dict[str, Any]]:
     questions, texts, targets = training_pairs(settings)
     Q, P = embed(settings, questions), _embed_passages(settings, texts)
-    rows: list[dict[str, Any]] = [{"adapter": "none", **ranking_quality(settings, None)}]
+    tune = tune_inputs(settings)
+    rows: list[dict[str, Any]] = [{"adapter": "none", **ranking_quality(settings, None, tune)}]
     for steps in (50, 100, 300):
         for l2 in (0.0, 1e-3):
-            rows.append({"steps": steps, "l2": l2, **ranking_quality(settings, fit(Q, P, targets, steps, l2))})
+            rows.append({"steps": steps, "l2": l2, **ranking_quality(settings, fit(Q, P, targets, steps, l2), tune)})
     return rows
 
 

@@ -74,11 +74,12 @@ def test_shipped_adapter_matches_its_training_data() -> None:
 def test_the_adapter_ranks_the_tune_splits_expected_cards_better() -> None:
     """What the adapter is for: with the real model, on the gold tune split (which it never trains
     on), ranking cards by the adapted cosine alone reaches a clearly better best-cut F1 and MAP."""
-    from evals.train_adapter import ranking_quality
+    from evals.train_adapter import ranking_quality, tune_inputs
 
     settings = Settings(corpus_dir=CORPUS)
-    raw = ranking_quality(settings, None)
-    adapted = ranking_quality(settings, QueryAdapter.load(ADAPTER_FILE).matrix)
+    tune = tune_inputs(settings)
+    raw = ranking_quality(settings, None, tune)
+    adapted = ranking_quality(settings, QueryAdapter.load(ADAPTER_FILE).matrix, tune)
     assert adapted["best_cut_f1"] >= raw["best_cut_f1"] + 0.1 and adapted["map"] >= raw["map"] + 0.1
 
 
