@@ -58,6 +58,8 @@ class ScopeCheck:
         reasons = [PlainReason(o.reason, o.skip_crisis_classifier, o.nearest, o.id) for o in vocabulary.scope.out_of_scope]
         self.patterns = [(r, re.compile(o.pattern, re.IGNORECASE)) for r, o in zip(reasons, vocabulary.scope.out_of_scope)]
         self.categories = {r.category: r for r in reasons if r.category}
+        ruled_out = vocabulary.scope.ruled_out
+        self.ruled_out = re.compile(ruled_out, re.IGNORECASE) if ruled_out else None
         self.embedding_model = embedding_model
         self._refusal = refusal_model
         self._refusal_checked = refusal_model is not None
@@ -97,6 +99,8 @@ class ScopeCheck:
     def plain_reason(self, question: str) -> PlainReason | None:
         """A reason when the request is plainly outside an evidence base on peer-work implementation."""
         text = normalise(question)
+        if self.ruled_out is not None:
+            text = self.ruled_out.sub(" ", text)
         return next((reason for reason, pattern in self.patterns if pattern.search(text)), None)
 
     def in_scope(self, question: str, followup: FollowUp, result: RetrievalResult, has_history: bool = False) -> bool:

@@ -60,8 +60,12 @@ class ScopeWords(_Frozen):
     anchor: str = Field(description="Words that tie a question to peer work in mental health services.")
     evidence_words: tuple[str, ...] = Field(description="Stemmed words that only ask about the evidence itself.")
     out_of_scope: tuple[OutOfScope, ...] = Field(description="Requests plainly outside the evidence base.")
+    ruled_out: str | None = Field(None, description="Phrases that name a refused request only to rule it out "
+                                                    "('without trying to diagnose him'): removed before the "
+                                                    "out-of-scope patterns run, so the policy question is answered.")
 
     _check = field_validator("anchor")(lambda cls, v: _compiles(v))
+    _check_ruled_out = field_validator("ruled_out")(lambda cls, v: v if v is None else _compiles(v))
 
 
 class Cues(_Frozen):

@@ -21,6 +21,7 @@ REFUSED = {
         "Our new peer specialist seems manic and hardly sleeps. Does she sound like she is relapsing?",
         "Is my peer worker bipolar?",
         "Can you diagnose my colleague from what I describe?",
+        "I'm not trying to diagnose him, but is he bipolar?",
     ],
     "legal tests": [
         "Would we win at an employment tribunal if we let our peer worker go?",
@@ -45,6 +46,9 @@ ANSWERED = [
     "Should peer workers be trained in CBT ideas as part of their induction?",
     "How do we support a peer worker whose own mental health changes?",
     "What does the research say about supervision for peer workers?",
+    # a refused request named only to rule it out (``scope.ruled_out``)
+    "How do I start a supportive conversation with a peer worker about her wellbeing, without trying to diagnose her?",
+    "How can a line manager check in on a struggling colleague rather than assessing him?",
 ]
 
 
