@@ -383,7 +383,11 @@ class Assistant:
                               "enumerated": len(result.enumerated_cards), "named": result.mentioned_cards}
 
         if not result.mentioned_cards:
-            plain, decided = self.scope.refusal(plain, result.query_vector)
+            # A pattern read the question's own words, so the classifier's veto judges those too (a follow-up's
+            # rewrite adds the earlier turn: "which antidepressant works best for them?" after a supervision
+            # question would read as a supervision question).
+            own = vector if plain is not None and vector is not None else result.query_vector
+            plain, decided = self.scope.refusal(plain, own)
             if decided:
                 trace["refusal"] = decided
         reason = plain.reason if plain else None
@@ -397,7 +401,9 @@ class Assistant:
                              "main_gap": coverage.main_gap.id if coverage.main_gap else None}
         gap_topics, gap_instead = [g.topic for g, _ in coverage.gaps], [g.instead for g, _ in coverage.gaps]
         if reason is not None:
-            if plain is not None:  # a refusal names only the gaps its words name, not the classifier's guesses
+            # A refusal, or a question with no word tied to peer work, names only the gaps its words name: the gap
+            # classifier learned from questions about peer work and guesses wildly on others ("What's 15% of 240?").
+            if plain is not None or not self.scope.anchor.search(followup.standalone):
                 gap_topics = [g.topic for g, term in coverage.gaps if term]
                 gap_instead = [g.instead for g, term in coverage.gaps if term]
             nearest = plain.nearest if plain else ()

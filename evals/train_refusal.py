@@ -10,7 +10,8 @@ Training data (never a set whose figures are reported as held out):
 - the written examples in ``corpus/refusals.yaml`` (refuse and allow) and the calm clinical questions of
   ``assistant/crisis_examples.yaml`` (medication, diagnosing a person, therapy for a client), written
   by helpers who saw no code and no question set;
-- allow: the curated section questions in ``corpus/questions/`` and the answerable and risk-adjacent questions of the gold *tune* split, ``evals/holdout.jsonl`` and
+- allow: the ordinary off-topic requests of ``assistant/crisis_examples.yaml``, the curated section questions in
+  ``corpus/questions/`` and the answerable and risk-adjacent questions of the gold *tune* split, ``evals/holdout.jsonl`` and
   ``evals/holdout2.jsonl``;
 - refuse: out-of-scope questions of those files that a refusal pattern names.
 Held out: the gold test split, ``evals/holdout3.jsonl``, ``evals/fresh.jsonl`` and ``evals/near_domain.jsonl``.
@@ -45,12 +46,13 @@ CLINICAL_FILE = PROJECT_ROOT / "assistant" / "crisis_examples.yaml"
 TRAIN_FILES = ("evals/gold.jsonl", "evals/holdout.jsonl", "evals/holdout2.jsonl")
 ALLOW = "allow"
 #: Chosen by ``--cv`` (C, the weight of each refusal example against an allow example, and the threshold):
-#: the highest refusal recall whose cross-validated false refusal on allow examples stays <= 1%
-#: (recall 0.988, false refusal 0.0082, with the clinical examples added; before them 0.6 was chosen at
-#: recall 0.943, false refusal 0.0091). Fully balanced weights refused more policy questions.
+#: the highest refusal recall whose cross-validated false refusal on allow examples stays <= 1% (recall 0.964,
+#: false refusal 0.0089, with the second helper's clinical examples and the off-topic allow examples; with the
+#: first helper's clinical examples alone threshold 0.3 was chosen at recall 0.988, false refusal 0.0082, and
+#: before any clinical examples 0.6 at recall 0.943, 0.0091). Fully balanced weights refused more policy questions.
 C = 64.0
 REFUSE_WEIGHT = 10.0
-THRESHOLD = 0.3
+THRESHOLD = 0.6
 
 
 def load_bank() -> tuple[dict[str, list[str]], list[str]]:
@@ -66,11 +68,13 @@ def training_data(settings: Settings) -> tuple[list[str], list[str]]:
     refuse, allow = load_bank()
     texts: list[str] = []
     labels: list[str] = []
-    clinical = yaml.safe_load(CLINICAL_FILE.read_text(encoding="utf-8"))["clinical_not_crisis"]
-    for category, examples in [*refuse.items(), *clinical.items()]:
+    written = yaml.safe_load(CLINICAL_FILE.read_text(encoding="utf-8"))
+    for category, examples in [*refuse.items(), *written["clinical_not_crisis"].items()]:
         texts += examples
         labels += [category] * len(examples)
-    allow_texts = [*allow, *curated_questions(settings.index.corpus_dir)]
+    # Ordinary requests unrelated to work ("Who won the league?") are not clinical requests: without them the
+    # classifier, which saw only questions about mental health and work, could name a refusal category for them.
+    allow_texts = [*allow, *curated_questions(settings.index.corpus_dir), *written["off_topic"]]
     scope = ScopeCheck(settings.scope, load_vocabulary(settings.index.corpus_dir / "vocabulary.yaml"))
     for row in labelled_rows(TRAIN_FILES):
         if row["type"] in ("answerable", "risk_adjacent"):

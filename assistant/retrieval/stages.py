@@ -105,16 +105,19 @@ def fuse(dense: Hits, lexical: Hits, *, dense_weight: float, lexical_weight: flo
     return [ScoredPassage(*e) for e in ranked]
 
 
-_NAME = re.compile(r"\b([A-Z][a-zA-Z'\-]+)(?:\s+(?:et al\.?|and colleagues))?(?:\s*\(?((?:19|20)\d\d)\)?)?")
+_NAME = re.compile(r"\b([a-zA-Z][a-zA-Z'\-]+)(?:\s+(?:et al\.?|and colleagues))?(?:\s*\(?((?:19|20)\d\d)\)?)?")
 
 
 def mentioned_cards(question: str, surnames: dict[str, set[str]]) -> list[str]:
     """Cards whose author the question names ("What did Kemp and Henderson find?", "the Byrne 2019
-    study"). A bare capitalised surname counts; a lower-case word ("grant") does not."""
+    study", "zeng 2021 review"). A capitalised surname counts alone; a lower-case word counts only with
+    a year after it ("grant" alone is a word, "grant 2019" a citation)."""
     found: dict[str, int] = {}
     for m in _NAME.finditer(question):
         name, year = m.group(1).lower(), m.group(2)
         if name not in surnames or (m.start() == 0 and not year and name in STOPWORDS):
+            continue
+        if not year and not m.group(1)[0].isupper():
             continue
         for card in surnames[name]:
             if year and not card.endswith(year) and f"-{year}" not in card:

@@ -84,6 +84,8 @@ SURNAMES = {"kemp": {"kemp-2012"}, "henderson": {"kemp-2012"}, "byrne": {"byrne-
     ("What did Byrne find?", ["byrne-2019", "byrne-2022"]),
     ("What did Kemp, Henderson and Byrne find?", ["kemp-2012"]),  # the card named most often wins
     ("what did kemp find?", []),  # a lower-case word is not a name
+    ("byrne 2019 study, what did it find?", ["byrne-2019"]),  # ... unless a year follows it
+    ("is the kemp (2012) paper any good?", ["kemp-2012"]),
     ("Such posts need supervision", []),  # a capitalised stop word opening the question is not a name
     ("What did Such 2015 find?", ["such-2015"]),
     ("What did Byrne 2001 find?", []),  # no card of that author in that year
