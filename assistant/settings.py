@@ -54,9 +54,9 @@ class RelevanceSettings(_Group):
     """The relevance gate: which candidates answer the question (see assistant/relevance.py)."""
 
     relevance_gate: bool = Field(True, description="Cite only passages the relevance model accepts.")
-    relevance_floor: float = Field(0.2, ge=0.0, le=1.0,
+    relevance_floor: float = Field(0.3, ge=0.0, le=1.0,
                                    description="Relevance score a passage needs to be cited (chosen on the tune split).")
-    relative_floor: float = Field(0.4, ge=0.0, le=1.0,
+    relative_floor: float = Field(0.0, ge=0.0, le=1.0,
                                   description="A passage also needs this share of the best passage's score.")
     strategy_pool: int = Field(3, ge=0, le=20, description="Best-matching strategies whose passages are all candidates.")
     max_cards: int = Field(10, ge=1, le=50, description="Most cards one answer cites.")

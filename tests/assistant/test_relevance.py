@@ -65,22 +65,37 @@ def test_shipped_adapter_matches_its_training_data() -> None:
     from evals.classifier_training import held_out_questions
     from evals.train_adapter import training_digest, training_pairs
 
-    questions, texts, targets = training_pairs(Settings(corpus_dir=CORPUS))
+    questions, texts, targets, weights = training_pairs(Settings(corpus_dir=CORPUS))
     assert len(questions) > 500 and not set(questions) & held_out_questions()
-    assert QueryAdapter.load(ADAPTER_FILE).training_digest == training_digest(questions, texts, targets)
+    assert QueryAdapter.load(ADAPTER_FILE).training_digest == training_digest(questions, texts, targets, weights)
+
+
+def test_the_adapters_labelled_questions_are_training_sets_only() -> None:
+    """The labelled manager questions weigh in (``LABELLED_WEIGHT``) and none is from the gold tune split, which
+    ``train_adapter --cv`` scores."""
+    import json
+
+    from evals.train_adapter import LABELLED_WEIGHT, training_pairs
+
+    questions, _, _, weights = training_pairs(Settings(corpus_dir=CORPUS))
+    labelled = {q for q, w in zip(questions, weights, strict=True) if w == LABELLED_WEIGHT}
+    tune = {json.loads(line)["question"] for line in (CORPUS.parent / "evals" / "gold.jsonl").read_text().splitlines()
+            if line.strip() and json.loads(line).get("split") == "tune"}
+    assert len(labelled) > 100 and not labelled & tune
 
 
 @pytest.mark.integration
 def test_the_adapter_ranks_the_tune_splits_expected_cards_better() -> None:
     """What the adapter is for: with the real model, on the gold tune split (which it never trains
-    on), ranking cards by the adapted cosine alone reaches a clearly better best-cut F1 and MAP."""
+    on), ranking cards by the adapted cosine alone reaches a clearly better best-cut F1 and MAP (measured
+    0.547 -> 0.763 and 0.476 -> 0.736)."""
     from evals.train_adapter import ranking_quality, tune_inputs
 
     settings = Settings(corpus_dir=CORPUS)
     tune = tune_inputs(settings)
     raw = ranking_quality(settings, None, tune)
     adapted = ranking_quality(settings, QueryAdapter.load(ADAPTER_FILE).matrix, tune)
-    assert adapted["best_cut_f1"] >= raw["best_cut_f1"] + 0.1 and adapted["map"] >= raw["map"] + 0.1
+    assert adapted["best_cut_f1"] >= raw["best_cut_f1"] + 0.15 and adapted["map"] >= raw["map"] + 0.15
 
 
 def test_a_model_trained_on_other_features_is_refused(tmp_path: Path) -> None:
