@@ -54,7 +54,7 @@ class RelevanceSettings(_Group):
     """The relevance gate: which candidates answer the question (see assistant/relevance.py)."""
 
     relevance_gate: bool = Field(True, description="Cite only passages the relevance model accepts.")
-    relevance_floor: float = Field(0.3, ge=0.0, le=1.0,
+    relevance_floor: float = Field(0.35, ge=0.0, le=1.0,
                                    description="Relevance score a passage needs to be cited (chosen on the tune split).")
     relative_floor: float = Field(0.0, ge=0.0, le=1.0,
                                   description="A passage also needs this share of the best passage's score.")
