@@ -2,9 +2,10 @@
 
 The general-purpose encoder places a manager's question near every passage on the same broad topic;
 which card of a strategy answers it is a finer distinction. The adapter is a 384 x 384 matrix
-``W`` learned offline (``python -m evals.train_adapter``) only from questions written from the
-card text (``corpus/questions/`` and ``corpus/adapter_questions/``), so that ``normalise(W q)``
-scores a question's own section above every other card's passages. Only the relevance gate reads it (as extra features); retrieval,
+``W`` learned offline (``python -m evals.train_adapter``) from questions written from the card text
+(``corpus/questions/`` and ``corpus/adapter_questions/``) and labelled manager questions that are never
+measured on (``evals/manager_train.jsonl``, ``holdout.jsonl``, ``holdout2.jsonl``), so that ``normalise(W q)``
+scores the sections that answer a question above every other card's passages. Only the relevance gate reads it (as extra features); retrieval,
 the scope check and the classifiers keep the encoder's own vector, so their calibration is
 unchanged. Shipped as ``assistant/query_adapter.npz``; loading is plain NumPy.
 """

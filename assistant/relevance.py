@@ -6,8 +6,8 @@ question matches best) with a small logistic model over signals that carry acros
 passage's cosine with the question and its distance from the best cosine, its BM25 score relative
 to the best, how well its strategy matches the question relative to the best strategy (by the
 strategy's title and by its best passages), how well its curated questions match, and whether it is
-a summary; and the cosine after the question adapter (``assistant.adapter``), learned from the
-curated card questions to tell apart the cards of one strategy. The weights are learned on the gold
+a summary; and the cosine after the question adapter (``assistant.adapter``), learned from card
+questions and labelled manager questions to tell apart the cards of one strategy. The weights are learned on the gold
 *tune* split only (``python -m evals.train_relevance``, stored in ``assistant/relevance_model.json``);
 the floors that turn a score into "relevant" are settings. Fewer passages pass when fewer are
 relevant: nothing is padded to a fixed count.

@@ -32,7 +32,8 @@ import yaml
 
 from assistant.adapter import MODEL_FILE, QueryAdapter
 from assistant.settings import PROJECT_ROOT, Settings, get_settings
-from evals.classifier_training import embed, held_out_questions
+from evals.classifier_training import embed, held_out_questions, labelled_rows
+from evals.metrics import expected_strategies
 from ingest.types import Passage
 
 #: Folders of ``corpus/`` whose ``<card>.yaml`` files hold section questions.
@@ -79,9 +80,6 @@ def training_pairs(settings: Settings, labelled_weight: float = LABELLED_WEIGHT,
                         questions.append(q)
                         targets.append(rows)
     weights = [1.0] * len(questions)
-    from evals.classifier_training import labelled_rows
-    from evals.metrics import expected_strategies
-
     for item in labelled_rows(LABELLED_FILES):
         if item["type"] != "answerable" or not item.get("expected_cards") or item.get("history") \
                 or item["question"] in held:
